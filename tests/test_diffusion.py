@@ -175,5 +175,9 @@ def test_bad_inputs_raise_clear_errors():
         D.diffusion_loss(lambda z, l: z, x, CosineSchedule())
     with pytest.raises(ValueError, match="unknown weighting"):
         D.diffusion_loss(Oracle(x, "eps"), x, CosineSchedule(), weighting="snr")
+    with pytest.raises(ValueError, match="s before t"):
+        D.posterior(x, x, -5.0, 5.0)
+    with pytest.raises(ValueError, match="noise shape"):
+        D.q_step(torch.zeros(4, 3), 1.0, 0.0, noise=torch.zeros(1, 3))
     with pytest.raises(ValueError, match="model output shape"):
         D.diffusion_loss(lambda z, l: z[:, :2], x, CosineSchedule(), parameterization="eps")

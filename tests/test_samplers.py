@@ -223,3 +223,11 @@ def test_one_ddim_step():
     eps = D.convert(x_hat, z1, lams[0].expand(5), "x", "eps")
     a_s, s_s = alpha_sigma(lams[1])
     torch.testing.assert_close(traj["z"][1], a_s * x_hat + s_s * eps, rtol=1e-12, atol=1e-12)
+
+
+def test_toy_denoisers_follow_the_input_device():
+    """The analytic denoisers run wherever z lives (the meta device stands in for a GPU)."""
+    z, lam = torch.zeros(4, 2, device="meta"), torch.zeros(4, device="meta")
+    assert gmm()(z, lam, class_label=torch.tensor([0, 1, -1, 1])).device.type == "meta"
+    den = GaussianDenoiser(torch.zeros(2, dtype=f64), torch.ones(2, dtype=f64))
+    assert den(z, lam).device.type == "meta"

@@ -108,6 +108,8 @@ def q_step(
         raise ValueError("q_step goes forward in time: need logsnr_t <= logsnr_s (t later than s)")
     if noise is None:
         noise = randn_like(z_s, generator)
+    elif noise.shape != z_s.shape:
+        raise ValueError(f"noise shape {tuple(noise.shape)} does not match z_s shape {tuple(z_s.shape)}")
     alpha_s, _ = alpha_sigma(lam_s)
     alpha_t, sigma_t = alpha_sigma(lam_t)
     var = -torch.expm1(lam_t - lam_s) * sigma_t**2
@@ -129,6 +131,8 @@ def posterior(
     Returns ``(mean, variance)``; the variance broadcasts against ``z_t``.
     """
     lam_s, lam_t = broadcast_to(logsnr_s, z_t), broadcast_to(logsnr_t, z_t)
+    if (lam_t > lam_s + 1e-6).any():
+        raise ValueError("posterior q(z_s | z_t, x) needs s before t: logsnr_s >= logsnr_t")
     r = torch.exp(lam_t - lam_s)
     one_minus_r = -torch.expm1(lam_t - lam_s)
     alpha_s, sigma_s = alpha_sigma(lam_s)

@@ -9,7 +9,7 @@ attribute or the ``parameterization=`` argument: a U-Net, or an analytic denoise
 Time runs on a uniform grid ``t_0 = 1 > t_1 > ... > t_N = 0``; ``z_1 ~ N(0, I)``.
 Notebook ``03_samplers_and_guidance`` compares the samplers against known answers.
 
-Hooks for conditional sampling (:mod:`vdm_lite.guidance`): a denoiser wrapper changes
+Hooks for conditional sampling (Section 3.1): a denoiser wrapper changes
 what the model predicts (reconstruction guidance, eq. (7)); ``on_step`` rewrites the
 state after every update (replacement).
 """

@@ -62,10 +62,11 @@ class GaussianDenoiser:
 
     def __call__(self, z_t: torch.Tensor, logsnr: torch.Tensor, **cond) -> torch.Tensor:
         z = self._flat(z_t)
-        alpha, sigma = alpha_sigma(broadcast_to(torch.as_tensor(logsnr, dtype=torch.float64), z))
-        r = z - alpha * self.mean  # (B, D)
-        gain = alpha * self.evals / (alpha**2 * self.evals + sigma**2)  # (B, D) in the eigenbasis
-        x = self.mean + ((r @ self.evecs) * gain) @ self.evecs.T
+        mean, evals, evecs = (a.to(z.device) for a in (self.mean, self.evals, self.evecs))
+        alpha, sigma = alpha_sigma(broadcast_to(torch.as_tensor(logsnr, dtype=torch.float64, device=z.device), z))
+        r = z - alpha * mean  # (B, D)
+        gain = alpha * evals / (alpha**2 * evals + sigma**2)  # (B, D) in the eigenbasis
+        x = mean + ((r @ evecs) * gain) @ evecs.T
         return x.to(z_t.dtype).reshape(z_t.shape)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -128,7 +129,7 @@ class GaussianMixtureDenoiser:
             return logw
         if self.labels is None:
             raise ValueError("this mixture has no component labels; it is unconditional")
-        y = torch.as_tensor(class_label, dtype=torch.long).reshape(-1, 1)
+        y = torch.as_tensor(class_label, dtype=torch.long).reshape(-1, 1).cpu()
         keep = (self.labels[None, :] == y) | (y < 0)
         if not keep.any(1).all():
             raise ValueError("a class_label has no component in this mixture")
@@ -138,14 +139,15 @@ class GaussianMixtureDenoiser:
         if z_t.ndim != 2 or z_t.shape[1] != self.means.shape[1]:
             raise ValueError(f"expected z of shape (B, {self.means.shape[1]}), got {tuple(z_t.shape)}")
         z = z_t.to(torch.float64)
-        alpha, sigma = alpha_sigma(broadcast_to(torch.as_tensor(logsnr, dtype=torch.float64), z))  # (B, 1)
-        var = alpha**2 * self.stds**2 + sigma**2  # (B, K)
+        means, stds = self.means.to(z.device), self.stds.to(z.device)
+        alpha, sigma = alpha_sigma(broadcast_to(torch.as_tensor(logsnr, dtype=torch.float64, device=z.device), z))  # (B, 1)
+        var = alpha**2 * stds**2 + sigma**2  # (B, K)
         d = z.shape[1]
-        sq = ((z[:, None, :] - alpha[:, :, None] * self.means[None]) ** 2).sum(-1)  # (B, K)
-        logp = self._log_weights(class_label, z.shape[0]) - 0.5 * sq / var - 0.5 * d * var.log()
+        sq = ((z[:, None, :] - alpha[:, :, None] * means[None]) ** 2).sum(-1)  # (B, K)
+        logp = self._log_weights(class_label, z.shape[0]).to(z.device) - 0.5 * sq / var - 0.5 * d * var.log()
         resp = torch.softmax(logp, dim=1)  # (B, K)
-        gain = (alpha * self.stds**2 / var)[:, :, None]  # (B, K, 1)
-        x_k = self.means[None] + gain * (z[:, None, :] - alpha[:, :, None] * self.means[None])
+        gain = (alpha * stds**2 / var)[:, :, None]  # (B, K, 1)
+        x_k = means[None] + gain * (z[:, None, :] - alpha[:, :, None] * means[None])
         return (resp[:, :, None] * x_k).sum(1).to(z_t.dtype)
 
     def sample(self, n: int, generator: torch.Generator | None = None, class_label: int | None = None):
