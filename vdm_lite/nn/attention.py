@@ -1,0 +1,175 @@
+"""Factorized space-time attention of Section 3 (Figure 1).
+
+Inside the U-Net, activations keep the frames folded into the batch: ``(B*T, C, H, W)``
+(see :mod:`vdm_lite.nn.unet`). Two attention blocks act on them:
+
+* :class:`SpatialAttention` attends over the ``H*W`` positions of each frame; frames act as
+  batch.
+* :class:`TemporalAttention` attends over the ``T`` frames at each position; spatial
+  positions act as batch. It adds a learned **relative position bias** (Shaw et al. 2018):
+  one scalar per head and per clipped frame distance ``j - i`` in ``[-K, K]``, so the
+  network knows frame order but not absolute time and runs on any ``T`` (``T = 1``
+  included).
+
+Image frames of a joint image-video batch (Section 3, "joint training") are marked by
+``image_mask`` ``(B, T)``: in temporal attention such a frame attends only to itself and no
+video frame attends to it (:func:`temporal_attention_mask`). Frame positions count video
+frames only (:func:`frame_positions`), so appended images do not shift the relative
+positions of the video frames.
+
+All attention goes through :func:`torch.nn.functional.scaled_dot_product_attention`.
+Notebook ``04_unet3d`` plots the mask and the bias.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "GroupNormPerFrame",
+    "frame_positions",
+    "temporal_attention_mask",
+    "RelativePositionBias",
+    "SpatialAttention",
+    "TemporalAttention",
+    "SpaceTimeAttention",
+]
+
+
+def GroupNormPerFrame(channels: int, groups: int) -> nn.GroupNorm:
+    """GroupNorm applied to ``(B*T, C, H, W)``: statistics are taken per frame, never across
+    frames, so an image frame of a joint batch stays independent of the others."""
+    return nn.GroupNorm(groups, channels, eps=1e-6)
+
+
+def frame_positions(image_mask: torch.Tensor) -> torch.Tensor:
+    """Positions ``(B, T)`` long of the frames for the relative bias: video frames are
+    numbered ``0, 1, 2, ...`` in order, skipping image frames (``image_mask`` True), so
+    appended images do not disturb the distances among video frames. An image frame gets
+    the position of the preceding video frame; it only ever sees itself (distance 0)."""
+    return torch.cumsum((~image_mask).long(), dim=1) - (~image_mask).long()
+
+
+def temporal_attention_mask(image_mask: torch.Tensor) -> torch.Tensor:
+    """Boolean mask ``(B, T, T)``, True where query frame ``i`` may attend to key frame ``j``.
+
+    ``allowed[b, i, j] = (i == j) or (frame i and frame j are both video frames)``: an image
+    frame attends only to itself (its row and column are those of the identity), video frames
+    attend to all video frames. Every row has at least its diagonal, so no row is empty.
+    """
+    T = image_mask.shape[1]
+    video = ~image_mask
+    eye = torch.eye(T, dtype=torch.bool, device=image_mask.device)
+    return eye | (video[:, :, None] & video[:, None, :])
+
+
+class RelativePositionBias(nn.Module):
+    """Learned relative position bias for temporal attention (Shaw et al. 2018, clipped).
+
+    ``bias[h, i, j] = table[h, clip(pos_j - pos_i, -K, K) + K]`` with ``K = max_distance``:
+    ``2K + 1`` scalars per head. Distances beyond ``K`` share the edge entry (Shaw et al.'s
+    clipping), so any number of frames works. Zero-initialised: at the start every distance
+    is treated alike.
+    """
+
+    def __init__(self, num_heads: int, max_distance: int = 32):
+        super().__init__()
+        if max_distance < 0:
+            raise ValueError(f"max_distance must be >= 0, got {max_distance}")
+        self.num_heads = num_heads
+        self.max_distance = max_distance
+        self.table = nn.Parameter(torch.zeros(num_heads, 2 * max_distance + 1))
+
+    def forward(self, positions: torch.Tensor) -> torch.Tensor:
+        """``positions`` ``(B, T)`` or ``(T,)`` long -> bias ``(B, heads, T, T)`` (or ``(heads, T, T)``)."""
+        rel = positions[..., None, :] - positions[..., :, None]  # (..., T_query, T_key): j - i
+        idx = rel.clamp(-self.max_distance, self.max_distance) + self.max_distance
+        bias = self.table[:, idx]  # (heads, ..., T, T)
+        return bias.movedim(0, -3)
+
+
+class SpatialAttention(nn.Module):
+    """Self-attention over the ``H*W`` positions of each frame (frames act as batch).
+
+    ``(B*T, C, H, W) -> (B*T, C, H, W)``, residual: ``x + proj(attn(norm(x)))``; the output
+    projection is zero-initialised so a fresh block is the identity.
+    """
+
+    def __init__(self, channels: int, head_dim: int = 64, groups: int = 32):
+        super().__init__()
+        if channels % head_dim:
+            raise ValueError(f"attention channels {channels} not divisible by head_dim {head_dim}")
+        self.heads = channels // head_dim
+        self.norm = GroupNormPerFrame(channels, groups)
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.proj = nn.Linear(channels, channels)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        N, C, H, W = x.shape
+        tokens = self.norm(x).flatten(2).transpose(1, 2)  # (B*T, H*W, C)
+        q, k, v = self.qkv(tokens).view(N, H * W, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v)  # (B*T, heads, H*W, d)
+        out = self.proj(out.transpose(1, 2).reshape(N, H * W, C))
+        return x + out.transpose(1, 2).reshape(N, C, H, W)
+
+
+class TemporalAttention(nn.Module):
+    """Self-attention over the ``T`` frames at each spatial position (positions act as batch),
+    with a :class:`RelativePositionBias` and the joint-training image mask.
+
+    ``(B*T, C, H, W) -> (B*T, C, H, W)``, residual, zero-initialised output projection.
+    ``image_mask`` ``(B, T)`` bool or None; with a mask the attention matrix is the identity
+    for image frames.
+    """
+
+    def __init__(self, channels: int, head_dim: int = 64, groups: int = 32, max_distance: int = 32):
+        super().__init__()
+        if channels % head_dim:
+            raise ValueError(f"attention channels {channels} not divisible by head_dim {head_dim}")
+        self.heads = channels // head_dim
+        self.norm = GroupNormPerFrame(channels, groups)
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.proj = nn.Linear(channels, channels)
+        self.rel_bias = RelativePositionBias(self.heads, max_distance)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def attn_bias(self, B: int, T: int, image_mask: torch.Tensor | None, device, dtype) -> torch.Tensor:
+        """The float mask added to the attention logits: ``(1, heads, T, T)`` without an image
+        mask, ``(B, heads, T, T)`` with one (``-inf`` where :func:`temporal_attention_mask`
+        forbids)."""
+        if image_mask is None:
+            return self.rel_bias(torch.arange(T, device=device)).to(dtype)[None]
+        bias = self.rel_bias(frame_positions(image_mask)).to(dtype)  # (B, heads, T, T)
+        allowed = temporal_attention_mask(image_mask)[:, None]  # (B, 1, T, T)
+        return bias.masked_fill(~allowed, float("-inf"))
+
+    def forward(self, x: torch.Tensor, T: int, image_mask: torch.Tensor | None = None) -> torch.Tensor:
+        N, C, H, W = x.shape
+        B, P, h, d = N // T, H * W, self.heads, C // self.heads
+        tokens = self.norm(x).view(B, T, C, P).permute(0, 3, 1, 2)  # (B, H*W, T, C)
+        qkv = self.qkv(tokens).view(B * P, T, 3, h, d).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # each (B*H*W, heads, T, d)
+        mask = self.attn_bias(B, T, image_mask, x.device, q.dtype)
+        if image_mask is not None:  # one mask per example, shared by its H*W positions
+            mask = mask[:, None].expand(B, P, h, T, T).reshape(B * P, h, T, T)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B*H*W, heads, T, d)
+        out = self.proj(out.transpose(1, 2).reshape(B, P, T, C))  # (B, H*W, T, C)
+        return x + out.permute(0, 2, 3, 1).reshape(N, C, H, W)
+
+
+class SpaceTimeAttention(nn.Module):
+    """Spatial attention followed by temporal attention: one attention stage of Figure 1.
+    ``(B*T, C, H, W) -> (B*T, C, H, W)``."""
+
+    def __init__(self, channels: int, head_dim: int = 64, groups: int = 32, max_distance: int = 32):
+        super().__init__()
+        self.spatial = SpatialAttention(channels, head_dim, groups)
+        self.temporal = TemporalAttention(channels, head_dim, groups, max_distance)
+
+    def forward(self, x: torch.Tensor, T: int, image_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.temporal(self.spatial(x), T, image_mask)
