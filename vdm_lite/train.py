@@ -1,0 +1,347 @@
+"""One trainer from a 2-core laptop to many GPUs (Appendix A of the paper).
+
+    trainer = Trainer(get_preset("cpu-smoke"), run_dir="runs/smoke")
+    trainer.train()
+
+or from the shell, ``vdm-lite train --preset=cpu-small`` and, on N GPUs,
+``torchrun --nproc_per_node=N -m vdm_lite.cli train --preset=ucf101``.
+
+What it does, per optimizer step: draws the step's clips (a pure function of the step, so
+resuming is exact), appends ``image_frames`` independent frames per clip for joint
+image-video training (Section 3), drops the class/text condition with probability
+``cond_drop_prob`` for classifier-free guidance (eq. (6)), and minimises the loss of
+eq. (2) with AdamW, warmup, gradient clipping and an EMA of the weights.
+
+Randomness: every random draw of a step (diffusion times, noise, dropped conditions,
+joint-frame picks) comes from a generator seeded by ``(seed, step, micro-step, rank)``;
+the model's dropout uses torch's global RNG, whose state is checkpointed. So 10 steps,
+a resume and 10 more steps equal 20 uninterrupted steps bit for bit.
+
+A run directory holds ``config.json``, ``checkpoint.pt`` (the full training state,
+written atomically, read with ``weights_only=True``), ``ema.safetensors`` and
+``model.safetensors`` (weights to share), ``log.csv`` and ``samples/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+from tqdm.auto import tqdm
+
+from . import checkpoint as ckpt
+from .config import TrainConfig, build_data, build_model, build_schedule, resolve_model_config
+from .diffusion import diffusion_loss
+from .overrides import to_dict
+from .utils import progress_enabled
+
+__all__ = ["Trainer", "TrainingDiverged", "DistInfo", "autocast_settings", "seed_for"]
+
+CHECKPOINT = "checkpoint.pt"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class DistInfo:
+    """Where this process stands in a ``torchrun`` job (``world == 1`` without one)."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world: int = 1
+
+    @classmethod
+    def from_env(cls) -> "DistInfo":
+        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def seed_for(*parts: int) -> int:
+    """A 63-bit seed mixed from integers (splitmix64), so nearby steps/ranks get unrelated streams."""
+    h = 0x9E3779B97F4A7C15
+    for p in parts:
+        h = (h ^ (int(p) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
+        h ^= h >> 31
+    return h & 0x7FFFFFFFFFFFFFFF
+
+
+def autocast_settings(precision: str, device: torch.device) -> tuple[bool, torch.dtype, bool]:
+    """``(enabled, dtype, needs_grad_scaler)`` for a precision name: ``"auto"`` is bf16 on
+    GPUs that support it, fp16 (with a gradient scaler) on older ones such as the T4, and
+    fp32 on the CPU."""
+    if precision == "auto":
+        if device.type == "cuda":
+            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        else:
+            precision = "fp32"
+    if precision == "fp32":
+        return False, torch.float32, False
+    if precision == "bf16":
+        return True, torch.bfloat16, False
+    if precision == "fp16":
+        if device.type != "cuda":
+            raise ValueError("fp16 training needs a CUDA device; use bf16 or fp32 on the CPU")
+        return True, torch.float16, True
+    raise ValueError(f"unknown precision {precision!r}; choose auto, fp32, bf16 or fp16")
+
+
+class Trainer:
+    """Trains a video diffusion model as configured by a :class:`~vdm_lite.config.TrainConfig`.
+
+    Args:
+        cfg: the configuration (a preset with overrides).
+        run_dir: where the run lives (default ``cfg.run_dir``).
+        resume: continue from ``run_dir/checkpoint.pt`` (an error if the checkpoint's config
+            differs in anything that shapes the model or the data).
+        device: default ``cuda:LOCAL_RANK`` if CUDA is available, else the CPU.
+    """
+
+    def __init__(self, cfg: TrainConfig, run_dir: str | os.PathLike | None = None, resume: bool = False, device=None):
+        self.cfg = cfg
+        self.dist = DistInfo.from_env()
+        if self.dist.world > 1 and not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        if device is None:
+            device = torch.device(f"cuda:{self.dist.local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+        self.device = torch.device(device)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        self.run_dir = Path(run_dir or cfg.run_dir)
+        per = self.dist.world * cfg.grad_accum
+        if cfg.batch_size % per:
+            raise ValueError(
+                f"batch_size={cfg.batch_size} (global) must be divisible by world size x grad_accum = "
+                f"{self.dist.world} x {cfg.grad_accum}"
+            )
+        self.local_batch = cfg.batch_size // per
+
+        torch.manual_seed(cfg.seed)  # same initial weights on every rank
+        self.data = build_data(cfg)
+        # record the model as trained (frames, resolution, classes filled in from the data)
+        self.cfg = cfg = dataclasses.replace(cfg, model=resolve_model_config(cfg, self.data.num_classes))
+        self.model = build_model(cfg).to(self.device)
+        self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.schedule = build_schedule(cfg)
+        self.autocast, self.amp_dtype, scaler = autocast_settings(cfg.precision, self.device)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=scaler)
+        self.opt = torch.optim.AdamW(
+            self.model.parameters(),
+            lr=cfg.lr,
+            betas=(cfg.beta1, cfg.beta2),
+            weight_decay=cfg.weight_decay,
+            fused=self.device.type == "cuda",
+        )
+        self.ddp = DDP(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None) if self.dist.world > 1 else None
+        net = self.ddp if self.ddp is not None else self.model
+        self.forward = torch.compile(net) if cfg.compile else net
+        self.step = 0
+        if resume:
+            self.load(self.run_dir / CHECKPOINT)
+        if self.dist.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+
+    # -- state -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "step": self.step,
+            "data_position": self.step * self.cfg.batch_size,
+            "config": to_dict(self.cfg),
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": rng,
+        }
+
+    def load(self, path: str | os.PathLike) -> None:
+        """Restore the full training state written by :meth:`save`."""
+        state = ckpt.load_state(path, map_location=self.device)
+        ckpt.check_compatible(state["config"], to_dict(self.cfg), keys=self.cfg.structural_keys())
+        try:
+            self.model.load_state_dict(state["model"])
+            self.ema.load_state_dict(state["ema"])
+        except RuntimeError as e:
+            raise ckpt.CheckpointMismatch(f"the weights in {path} do not fit this model: {e}") from None
+        self.opt.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+        self.step = int(state["step"])
+
+    def save(self) -> None:
+        """Write the training state (atomically) and the shareable weights; rank 0 only."""
+        if not self.dist.main:
+            return
+        ckpt.atomic_save(self.state_dict(), self.run_dir / CHECKPOINT)
+        self.export()
+
+    def export(self) -> None:
+        """Write ``ema.safetensors`` and ``model.safetensors`` with the config as metadata."""
+        meta = to_dict(self.cfg)
+        meta["step"] = self.step
+        ckpt.save_weights(self.ema.state_dict(), self.run_dir / "ema.safetensors", meta)
+        ckpt.save_weights(self.model.state_dict(), self.run_dir / "model.safetensors", meta)
+
+    # -- one step ---------------------------------------------------------------------------
+    def lr_at(self, step: int) -> float:
+        """Linear warmup to ``lr`` over ``warmup_steps``, then constant (as in the paper)."""
+        w = self.cfg.warmup_steps
+        return self.cfg.lr * min(1.0, (step + 1) / w) if w > 0 else self.cfg.lr
+
+    def ema_decay_at(self, step: int) -> float:
+        """``min(ema_decay, (1 + step) / (10 + step))``: a short run's EMA is not stuck at init."""
+        return min(self.cfg.ema_decay, (1 + step) / (10 + step))
+
+    def _batch(self, step: int, micro: int, gen: torch.Generator) -> tuple[torch.Tensor, dict]:
+        batch = self.data.batch(step, micro, self.dist.rank, self.dist.world, self.local_batch, self.cfg.grad_accum, gen)
+        x = batch["video"].to(self.device, non_blocking=True)
+        cond: dict[str, Any] = {}
+        if batch.get("image_mask") is not None:
+            cond["image_mask"] = batch["image_mask"].to(self.device)
+        drop = torch.rand(x.shape[0], generator=gen) < self.cfg.cond_drop_prob
+        if self.cfg.condition == "class":
+            cond["class_label"] = batch["label"].masked_fill(drop, -1).to(self.device)
+        elif self.cfg.condition == "text":
+            cond["text"] = ["" if d else c for c, d in zip(batch["caption"], drop.tolist())]
+        return x, cond
+
+    def train_step(self) -> dict[str, float]:
+        """One optimizer step (``grad_accum`` micro-steps); returns logged values."""
+        cfg = self.cfg
+        lr = self.lr_at(self.step)
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        self.opt.zero_grad(set_to_none=True)
+        self.model.train()
+        total = torch.zeros((), device=self.device)
+        clips = 0
+        for micro in range(cfg.grad_accum):
+            gen = torch.Generator().manual_seed(seed_for(cfg.seed, self.step, micro, self.dist.rank))
+            x, cond = self._batch(self.step, micro, gen)
+            clips += x.shape[0]
+            noise_gen = torch.Generator(device=self.device).manual_seed(seed_for(cfg.seed, self.step, micro, self.dist.rank, 1))
+            sync = self.ddp.no_sync() if (self.ddp is not None and micro < cfg.grad_accum - 1) else contextlib.nullcontext()
+            with sync, torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.autocast):
+                loss = diffusion_loss(
+                    self.forward,
+                    x,
+                    self.schedule,
+                    parameterization=self.model.parameterization,
+                    weighting=cfg.loss_weighting or None,
+                    low_discrepancy=cfg.low_discrepancy,
+                    generator=noise_gen,
+                    **cond,
+                ).mean()
+                self.scaler.scale(loss / cfg.grad_accum).backward()
+            total += loss.detach() / cfg.grad_accum
+        if self.dist.world > 1:
+            dist.all_reduce(total)
+            total /= self.dist.world
+        loss_value = float(total)
+        if not math.isfinite(loss_value):
+            raise TrainingDiverged(
+                f"the loss became {loss_value} at step {self.step + 1}; stopping. The last good checkpoint "
+                f"is kept at {self.run_dir / CHECKPOINT} (lower lr, raise warmup_steps, or use fp32)."
+            )
+        self.scaler.unscale_(self.opt)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        with torch.no_grad():
+            d = self.ema_decay_at(self.step)
+            ema_p = list(self.ema.parameters())
+            torch._foreach_lerp_(ema_p, [p.detach() for p in self.model.parameters()], 1.0 - d)
+            for b_ema, b in zip(self.ema.buffers(), self.model.buffers()):
+                b_ema.copy_(b)
+        self.step += 1
+        return {"loss": loss_value, "lr": lr, "grad_norm": float(grad_norm), "clips": clips * self.dist.world}
+
+    # -- the loop ------------------------------------------------------------------------------
+    def train(self, steps: int | None = None, progress: bool | None = None) -> dict[str, float]:
+        """Train until ``steps`` (default ``cfg.steps``) optimizer steps in total; checkpoint
+        every ``ckpt_every`` steps and at exit, write samples every ``sample_every`` steps.
+        Returns the last logged values."""
+        cfg = self.cfg
+        end = cfg.steps if steps is None else steps
+        log = self._open_log() if self.dist.main else None
+        bar = tqdm(total=end, initial=self.step, desc="train", disable=not (self.dist.main and progress_enabled(progress)))
+        last: dict[str, float] = {}
+        t0, clips = time.perf_counter(), 0
+        in_step = False
+        try:
+            while self.step < end:
+                in_step = True
+                out = self.train_step()
+                in_step = False
+                clips += out["clips"]
+                last = out
+                if self.step % cfg.log_every == 0 or self.step == end:
+                    rate = clips / max(time.perf_counter() - t0, 1e-9)
+                    t0, clips = time.perf_counter(), 0
+                    last["clips_per_s"] = rate
+                    if log is not None:
+                        log.writerow({"step": self.step, **{k: f"{last[k]:.6g}" for k in ("loss", "lr", "grad_norm", "clips_per_s")}})
+                        self._log_file.flush()
+                    bar.set_postfix(loss=f"{out['loss']:.4f}", clips_s=f"{rate:.1f}")
+                bar.update(1)
+                if cfg.ckpt_every > 0 and self.step % cfg.ckpt_every == 0:
+                    self.save()
+                if self.dist.main and cfg.sample_every > 0 and self.step % cfg.sample_every == 0:
+                    self.write_samples()
+        except KeyboardInterrupt:
+            if not in_step:
+                self.save()
+            raise
+        finally:
+            bar.close()
+            if log is not None:
+                self._log_file.close()
+        self.save()
+        if self.dist.main and cfg.sample_every >= 0 and not (cfg.sample_every > 0 and self.step % cfg.sample_every == 0):
+            self.write_samples()  # the run always ends with samples (sample_every=-1 turns them off)
+        return last
+
+    def _open_log(self):
+        path = self.run_dir / "log.csv"
+        fields = ["step", "loss", "lr", "grad_norm", "clips_per_s"]
+        rows = []
+        if path.exists():  # keep what the resumed state has seen, drop rows past it
+            with open(path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= self.step]
+        self._log_file = open(path, "w", newline="")
+        writer = csv.DictWriter(self._log_file, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+        return writer
+
+    @torch.no_grad()
+    def write_samples(self, n: int | None = None) -> Path:
+        """Sample from the EMA weights with a fixed seed; write a GIF and a frame-grid PNG."""
+        from .sampling import sample_videos, write_outputs
+
+        videos, titles = sample_videos(self.ema, self.cfg, n or self.cfg.num_samples, data=self.data, device=self.device, progress=False)
+        return write_outputs(videos, self.run_dir / "samples" / f"step_{self.step:07d}", fps=self.cfg.fps, captions=titles)[0]
