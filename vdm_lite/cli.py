@@ -13,7 +13,6 @@ Multi-GPU: ``torchrun --nproc_per_node=8 -m vdm_lite.cli train --preset=ucf101 d
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
