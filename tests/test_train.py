@@ -137,3 +137,14 @@ def test_cli_train_then_sample_writes_videos(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "vdm_lite.cli", "train", "--preset=cpu-smoke", "stpes=3"],
                          env=env, capture_output=True, text=True)  # fmt: skip
     assert bad.returncode != 0 and "unknown config key 'stpes'" in bad.stderr
+
+
+def test_cli_samples_the_shipped_class_model(tmp_path, capsys):
+    from vdm_lite.cli import main
+
+    weights = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "shapes-class.safetensors"
+    out = tmp_path / "v"
+    assert main(["sample", str(weights), "--steps=2", "--num=2", "--class-label", "0", "7", "--guidance=1",
+                 "--formats=png", f"--out={out}", "--device=cpu"]) == 0  # fmt: skip
+    assert out.with_suffix(".png").stat().st_size > 0
+    assert "wrote" in capsys.readouterr().out

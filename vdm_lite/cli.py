@@ -57,12 +57,11 @@ def cmd_sample(args, extra) -> int:
 
     if extra:
         raise SystemExit(f"vdm-lite sample: unrecognized arguments {extra}")
-    model, cfg, data = load_model(args.run, weights=args.weights, device=args.device)
+    model, cfg, _ = load_model(args.run, weights=args.weights, device=args.device)
     videos, captions = sample_videos(
         model,
         cfg,
         args.num,
-        data=data,
         sampler=args.sampler,
         steps=args.steps,
         gamma=args.gamma,
