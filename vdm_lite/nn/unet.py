@@ -267,7 +267,8 @@ class UNet3D(nn.Module):
         nn.init.zeros_(self.conv_out.bias)
 
     def _run(self, block: nn.Module, h, emb, T, image_mask):
-        if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+        # training, or the guidance gradients of Section 3.1 at sampling time (eval mode)
+        if self.gradient_checkpointing and torch.is_grad_enabled():
             return checkpoint(block, h, emb, T, image_mask, use_reentrant=False)
         return block(h, emb, T, image_mask)
 

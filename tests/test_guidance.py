@@ -1,0 +1,296 @@
+"""Section 3.1: replacement, reconstruction guidance eq. (7), super-resolution guidance eq. (8),
+and the long-video / interpolation / cascade drivers (vdm_lite.guidance)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vdm_lite.diffusion import posterior
+from vdm_lite.guidance import (
+    ReconstructionGuidance,
+    Replacement,
+    conditional_sample,
+    downsample_video,
+    extend_video,
+    interpolate_video,
+    interpolation_mask,
+    prediction_mask,
+    super_resolve,
+    upsample_video,
+)
+from vdm_lite.nn import UNet3D, get_preset
+from vdm_lite.schedule import alpha_sigma
+from vdm_lite.toy import GaussianDenoiser
+
+T, H, W = 8, 2, 2
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def gaussian_video(rho: float = 0.9, frames: int = T, h: int = H, w: int = W) -> GaussianDenoiser:
+    """A Gaussian "video" (1, frames, h, w): frames correlated as rho^|i - j|, pixels of a
+    frame correlated 0.2."""
+    t = torch.arange(frames, dtype=torch.float64)
+    c_t = rho ** (t[:, None] - t[None]).abs()
+    c_s = 0.8 * torch.eye(h * w, dtype=torch.float64) + 0.2
+    return GaussianDenoiser(torch.zeros(1, frames, h, w), torch.kron(c_t, c_s))
+
+
+class IsoGaussian:
+    """The exact denoiser of i.i.d. N(0, s^2) pixels; works for any shape (any number of frames)."""
+
+    parameterization = "x"
+
+    def __init__(self, s: float = 0.5):
+        self.s2 = s * s
+
+    def __call__(self, z, logsnr, **cond):
+        alpha, sigma = alpha_sigma(logsnr.reshape(-1, *[1] * (z.ndim - 1)))
+        return alpha * self.s2 * z / (alpha**2 * self.s2 + sigma**2)
+
+
+def gain_matrix(den: GaussianDenoiser, lam: float) -> tuple[torch.Tensor, float]:
+    """x_hat = mean + A (z - alpha mean) for Gaussian data: A = alpha S (alpha^2 S + sigma^2 I)^-1."""
+    alpha, sigma = alpha_sigma(torch.tensor(lam, dtype=torch.float64))
+    S = den.cov
+    A = alpha * S @ torch.linalg.inv(alpha**2 * S + sigma**2 * torch.eye(S.shape[0], dtype=torch.float64))
+    return A, float(alpha)
+
+
+# -- eq. (7) and (8) against closed forms -----------------------------------------------------
+
+
+@pytest.mark.parametrize("lam", [-2.0, 1.5])
+def test_reconstruction_guidance_is_eq7_in_closed_form(lam):
+    """For Gaussian data x_hat(z) = A z is linear, so eq. (7) is
+    x~^b = x_hat^b + w alpha [A^T (x^a - x_hat^a)]^b  (the gradient of ||x^a - A_a z||^2 is
+    -2 A_a^T (x^a - A_a z)); x~^a = x_hat^a."""
+    den = gaussian_video()
+    gen = torch.Generator().manual_seed(0)
+    x = den.sample(2, gen)
+    z = torch.randn(2, 1, T, H, W, generator=gen, dtype=torch.float64)
+    known = prediction_mask(T, 3)
+    w = 2.5
+    x_known = x.reshape(2, 1, T, H, W)
+    guided = ReconstructionGuidance(den, w, x_known=x_known, known_mask=known)
+    out = guided(z, torch.full((2,), lam, dtype=torch.float64)).reshape(2, -1)
+
+    A, alpha = gain_matrix(den, lam)
+    a = known[None, :, None, None].expand(1, T, H, W).reshape(-1)
+    zf, xf = z.reshape(2, -1), x_known.reshape(2, -1)
+    x_hat = zf @ A.T
+    resid = (xf - x_hat) * a  # only the known frames count
+    expected = x_hat + w * alpha * (resid @ A) * (~a)  # A^T r, restricted to z^b
+    torch.testing.assert_close(out, expected, rtol=1e-9, atol=1e-9)
+    assert not out.requires_grad
+
+
+def test_super_resolution_guidance_is_eq8_in_closed_form():
+    """Eq. (8) with the area downsampler D (a linear map): x~ = x_hat + w alpha A^T D^T (y - D x_hat),
+    on every pixel of z."""
+    den = gaussian_video(frames=2, h=4, w=4)
+    gen = torch.Generator().manual_seed(1)
+    x = den.sample(1, gen).reshape(1, 1, 2, 4, 4)
+    y = downsample_video(x, 2, "area")
+    z = torch.randn(1, 1, 2, 4, 4, generator=gen, dtype=torch.float64)
+    lam, w = 0.5, 3.0
+    out = ReconstructionGuidance(den, w, low_res=y, downsampler="area")(z, torch.tensor([lam], dtype=torch.float64))
+
+    D = torch.stack([downsample_video(e.reshape(1, 1, 2, 4, 4), 2, "area").reshape(-1) for e in torch.eye(32, dtype=torch.float64)], 1)
+    A, alpha = gain_matrix(den, lam)
+    x_hat = A @ z.reshape(-1)
+    expected = x_hat + w * alpha * A.T @ D.T @ (y.reshape(-1) - D @ x_hat)
+    torch.testing.assert_close(out.reshape(-1), expected, rtol=1e-9, atol=1e-9)
+
+
+def test_downsamplers_are_differentiable_and_average():
+    v = torch.rand(2, 3, 4, 8, 8, requires_grad=True)
+    for mode in ("area", "bilinear"):
+        d = downsample_video(v, 2, mode)
+        assert d.shape == (2, 3, 4, 2, 2)
+        (g,) = torch.autograd.grad(d.sum(), v)
+        assert g.abs().sum() > 0
+    const = torch.full((1, 1, 2, 8, 8), 0.3)
+    for mode in ("area", "bilinear"):
+        torch.testing.assert_close(downsample_video(const, 4, mode), torch.full((1, 1, 2, 4, 4), 0.3))
+    with pytest.raises(ValueError, match="unknown downsampler"):
+        downsample_video(v, 2, "nearest")
+
+
+# -- replacement ---------------------------------------------------------------------------------
+
+
+def test_replacement_variants():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(4000, 1, 4, 1, 1, generator=gen)
+    known = torch.tensor([True, False, True, False])
+    z_old, z_new = torch.randn(2, 4000, 1, 4, 1, 1, generator=gen)
+    lam_t, lam_s = torch.tensor(-1.0), torch.tensor(1.0)
+
+    fwd = Replacement(x, known, "forward", generator=gen)(z_new, lam_s, z_old, lam_t)
+    torch.testing.assert_close(fwd[:, :, ~known], z_new[:, :, ~known])  # x^b untouched
+    alpha, sigma = alpha_sigma(lam_s)
+    resid = (fwd[:, :, known] - alpha * x[:, :, known]) / sigma  # should be N(0, 1)
+    assert abs(resid.mean()) < 0.05 and abs(resid.std() - 1) < 0.05
+
+    post = Replacement(x, known, "posterior", generator=gen)(z_new, lam_s, z_old, lam_t)
+    mean, var = posterior(z_old, x, lam_s, lam_t)
+    resid = (post - mean)[:, :, known] / var.sqrt()
+    assert abs(resid.mean()) < 0.05 and abs(resid.std() - 1) < 0.05
+    # a corrector step (s = t): the posterior is a point mass at z_t^a
+    same = Replacement(x, known, "posterior", generator=gen)(z_new, lam_t, z_old, lam_t)
+    torch.testing.assert_close(same[:, :, known], z_old[:, :, known])
+    with pytest.raises(ValueError, match="unknown replacement"):
+        Replacement(x, known, "overwrite")
+
+
+# -- the paper's claim on a Gaussian video whose conditional is known -----------------------------
+
+
+def conditional_errors(den, out, x_known, mask):
+    """Distance of the samples' x^b to the exact p(x^b | x^a): mean error (L2) and the
+    relative Frobenius error of the covariance."""
+    known = mask[None, :, None, None].expand(1, T, H, W)
+    m, S = den.conditional(known, x_known[0, 0])
+    b = out[:, :, ~mask].reshape(out.shape[0], -1).double()
+    return (b.mean(0) - m).norm().item(), ((torch.cov(b.T) - S).norm() / S.norm()).item()
+
+
+@pytest.mark.parametrize("sampler", ["ancestral", "pc"])
+def test_reconstruction_guidance_beats_replacement_on_a_gaussian_video(sampler):
+    den = gaussian_video(rho=0.9)
+    x = den.sample(1, torch.Generator().manual_seed(1)).float().reshape(1, 1, T, H, W)
+    n = 1500
+    x_known = x.expand(n, -1, -1, -1, -1).contiguous()
+    mask = prediction_mask(T, 4)
+    errs = {}
+    for name, kw in {
+        "replacement": dict(method="replacement"),
+        "replacement-posterior": dict(method="replacement", replacement="posterior"),
+        "reconstruction": dict(method="reconstruction", recon_weight=2.0),
+    }.items():
+        out = conditional_sample(den, x_known, mask, sampler=sampler, steps=60, generator=0, progress=False, **kw)
+        assert torch.equal(out[:, :, mask], x_known[:, :, mask]), "known frames must come back exactly"
+        errs[name] = conditional_errors(den, out, x_known, mask)
+    scale = den.conditional(mask[None, :, None, None].expand(1, T, H, W), x[0, 0])[0].norm().item()
+    rec_mean, rec_cov = errs["reconstruction"]
+    for name in ("replacement", "replacement-posterior"):
+        rep_mean, rep_cov = errs[name]
+        assert rep_mean > 0.2 * scale, f"replacement should miss the conditional mean: {errs}"
+        assert rec_mean < 0.7 * rep_mean and rec_cov < 0.6 * rep_cov, errs
+
+
+def test_guidance_weight_zero_is_replacement():
+    den = gaussian_video()
+    x = den.sample(3, torch.Generator().manual_seed(2)).float().reshape(3, 1, T, H, W)
+    mask = prediction_mask(T, 2)
+    a = conditional_sample(den, x, mask, method="replacement", steps=10, generator=5, progress=False)
+    b = conditional_sample(den, x, mask, method="reconstruction", recon_weight=0.0, steps=10, generator=5, progress=False)
+    torch.testing.assert_close(a, b)
+
+
+def test_chunking_gives_the_same_guided_prediction():
+    den = gaussian_video()
+    gen = torch.Generator().manual_seed(3)
+    x = den.sample(5, gen).float().reshape(5, 1, T, H, W)
+    z = torch.randn(5, 1, T, H, W, generator=gen)
+    lam = torch.linspace(-3, 3, 5)
+    full = ReconstructionGuidance(den, 2.0, x_known=x, known_mask=prediction_mask(T, 3))(z, lam)
+    chunked = ReconstructionGuidance(den, 2.0, x_known=x, known_mask=prediction_mask(T, 3), chunk_size=2)(z, lam)
+    torch.testing.assert_close(full, chunked)
+
+
+# -- the drivers: shapes, known frames, errors --------------------------------------------------
+
+
+def test_extend_video_shapes_and_known_frames():
+    den = IsoGaussian()
+    video = torch.rand(2, 3, 5, 4, 4) * 2 - 1
+    out = extend_video(den, video, 23, block_frames=8, context_frames=3, steps=4, generator=0, progress=False)
+    assert out.shape == (2, 3, 23, 4, 4)
+    assert torch.equal(out[:, :, :5], video)
+    again = extend_video(den, video, 23, block_frames=8, context_frames=3, steps=4, generator=0, progress=False)
+    assert torch.equal(out, again), "a seed fixes the whole long video"
+
+
+def test_interpolate_video_shapes_and_known_frames():
+    den = IsoGaussian()
+    video = torch.rand(1, 3, 7, 4, 4) * 2 - 1
+    out = interpolate_video(den, video, 4, block_frames=9, steps=4, generator=0, progress=False)
+    assert out.shape == (1, 3, 25, 4, 4)
+    assert torch.equal(out[:, :, ::4], video), "every 4th frame is an input frame"
+    assert interpolation_mask(9, 4).tolist() == [True, False, False, False, True, False, False, False, True]
+
+
+def test_super_resolution_and_cascade_shapes():
+    den = IsoGaussian()
+    low = torch.rand(2, 3, 4, 2, 2) * 2 - 1
+    out = super_resolve(den, low, 8, steps=4, generator=0, progress=False)
+    assert out.shape == (2, 3, 4, 8, 8)
+    cascade = upsample_video(den, low, 8, factor=3, block_frames=6, context_frames=2, steps=3, generator=0, progress=False)
+    assert cascade.shape == (2, 3, 10, 8, 8)
+
+
+def test_super_resolution_reproduces_the_low_resolution_video():
+    """With strong guidance on the exact Gaussian denoiser, downsampling the super-resolved
+    video gives back the low-resolution input (much closer than an unguided sample)."""
+    den = gaussian_video(frames=2, h=4, w=4)
+    x = den.sample(64, torch.Generator().manual_seed(4)).float().reshape(64, 1, 2, 4, 4)
+    low = downsample_video(x, 2, "area")
+    guided = super_resolve(den, low, 4, downsampler="area", recon_weight=4.0, steps=50, generator=0, clip_x=None, progress=False)
+    free = conditional_sample(den, low_res=low, size=4, downsampler="area", recon_weight=0.0, steps=50, generator=0, progress=False)
+    err = (downsample_video(guided, 2, "area") - low).square().mean()
+    err_free = (downsample_video(free, 2, "area") - low).square().mean()
+    assert err < 0.1 * err_free, (err, err_free)
+
+
+def test_clear_errors():
+    den = IsoGaussian()
+    v = torch.zeros(1, 3, 6, 4, 4)
+    with pytest.raises(ValueError, match="nothing to generate"):
+        conditional_sample(den, v, torch.ones(6, dtype=torch.bool), steps=2)
+    with pytest.raises(ValueError, match="has 5 frames, the video has T = 6"):
+        conditional_sample(den, v, torch.ones(5, dtype=torch.bool), steps=2)
+    with pytest.raises(ValueError, match="marks no frame as known"):
+        conditional_sample(den, v, torch.zeros(6, dtype=torch.bool), steps=2)
+    with pytest.raises(ValueError, match="does not divide the target size 8x8"):
+        super_resolve(den, torch.zeros(1, 3, 4, 3, 3), 8, steps=2)
+    with pytest.raises(ValueError, match="unknown method"):
+        conditional_sample(den, v, prediction_mask(6, 2), method="inpaint", steps=2)
+    with pytest.raises(ValueError, match=r"\(B, C, T, H, W\)"):
+        conditional_sample(den, torch.zeros(3, 6, 4, 4), prediction_mask(6, 2), steps=2)
+    with pytest.raises(ValueError, match="leaves nothing to generate"):
+        extend_video(den, v, 6, block_frames=4)
+    with pytest.raises(ValueError, match="context_frames"):
+        extend_video(den, v, 10, block_frames=4, context_frames=4)
+
+
+def test_on_a_network_with_classifier_free_guidance():
+    """The U-Net path: extension with reconstruction guidance, the PC sampler and
+    classifier-free guidance of a class-conditional model together; gradient checkpointing
+    gives the same guided prediction."""
+    torch.manual_seed(0)
+    model = UNet3D(get_preset("cpu-tiny", image_size=16, num_frames=6, num_classes=3)).eval().requires_grad_(False)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    video = torch.rand(2, 3, 4, 16, 16) * 2 - 1
+    label = torch.tensor([0, 2])
+    out = extend_video(model, video, 10, context_frames=2, sampler="pc", steps=2, guidance_weight=1.5,
+                       recon_weight=3.0, class_label=label, generator=0, progress=False)  # fmt: skip
+    assert out.shape == (2, 3, 10, 16, 16) and torch.equal(out[:, :, :4], video) and out.abs().max() <= 1
+
+    x_known = torch.cat([video, torch.zeros_like(video[:, :, :2])], 2)
+    z, lam = torch.randn(2, 3, 6, 16, 16), torch.tensor([0.0, 3.0])
+    guided = ReconstructionGuidance(model, 3.0, x_known=x_known, known_mask=prediction_mask(6, 4))
+    plain = guided(z, lam, class_label=label)
+    model.gradient_checkpointing = True
+    torch.testing.assert_close(guided(z, lam, class_label=label), plain, rtol=1e-4, atol=1e-5)
+    assert not any(p.grad is not None for p in model.parameters())

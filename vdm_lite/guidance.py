@@ -1,0 +1,591 @@
+"""Conditional sampling from an *unconditionally* trained model, Section 3.1.
+
+Split a video into known frames ``x^a`` and frames to generate ``x^b``. Two ways to sample
+``x^b ~ p(x^b | x^a)`` with a model of ``p(x)``:
+
+* **Replacement** (Song et al. 2021): run the sampler on the whole clip and, after every
+  update, overwrite ``z_s^a`` with a sample of ``q(z_s^a | x^a)`` (``replacement="forward"``)
+  or of ``q(z_s^a | x^a, z_t^a)`` (``replacement="posterior"``, eq. (3) with ``x = x^a``).
+  ``z^b`` then follows ``E[x^b | z_t]``, which only sees ``x^a`` through its noisy copy, so
+  the generated frames are often incoherent with the known ones.
+* **Reconstruction guidance**, eq. (7): replacement plus a corrected prediction of ``x^b``
+
+      x~^b(z_t) = x_hat^b(z_t) - (w_r alpha_t / 2) grad_{z_t^b} || x^a - x_hat^a(z_t) ||^2,
+
+  a step toward ``E[x^b | z_t, x^a]`` under ``q(x^a | z_t) ~ N(x_hat^a, sigma_t^2/alpha_t^2 I)``
+  (``w_r = 1`` is that approximation taken literally; the paper uses ``w_r > 1``).
+* **Spatial super-resolution**, eq. (8): the same gradient, through a differentiable
+  downsampler ``d``, of ``|| x^a - d(x_hat(z_t)) ||^2`` where ``x^a`` is a low-resolution
+  video; the gradient is taken with respect to all of ``z_t``.
+
+Both terms can act at once (Figure 2): high-resolution frames carried over from the previous
+block (replaced and guided) and low-resolution frames at a larger frame skip (guided).
+
+The drivers below use any denoiser ``model(z_t, logsnr, **cond)`` (a U-Net, or an analytic
+one from :mod:`vdm_lite.toy`), every sampler of :mod:`vdm_lite.samplers` and classifier-free
+guidance (``guidance_weight`` with a conditional model):
+
+* :func:`conditional_sample` -- the general case: any ``known_mask``, any low-res frames;
+* :func:`extend_video` -- autoregressive extension to any length (video prediction);
+* :func:`interpolate_video` -- raise the frame rate of a low-frame-rate video;
+* :func:`super_resolve` -- spatial super-resolution, eq. (8);
+* :func:`upsample_video` -- Figure 2: low resolution at frame skip ``k`` to high resolution
+  at frame skip 1, extending block by block.
+
+Shapes: videos ``(B, C, T, H, W)``; ``known_mask`` ``(T,)`` or ``(B, T)`` bool, True on ``x^a``.
+Notebooks ``09_reconstruction_guidance`` and ``10_super_resolution`` show them at work.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .diffusion import broadcast_to, convert, posterior
+from .samplers import ClassifierFreeGuidance, _resolve_parameterization, sample
+from .schedule import alpha_sigma
+from .utils import make_generator, progress_enabled, randn_like
+
+__all__ = [
+    "METHODS",
+    "REPLACEMENTS",
+    "DOWNSAMPLERS",
+    "prediction_mask",
+    "interpolation_mask",
+    "downsample_video",
+    "ReconstructionGuidance",
+    "Replacement",
+    "conditional_sample",
+    "extend_video",
+    "interpolate_video",
+    "super_resolve",
+    "upsample_video",
+]
+
+METHODS = ("replacement", "reconstruction")
+REPLACEMENTS = ("forward", "posterior")
+DOWNSAMPLERS = ("bilinear", "area")
+
+
+# -- masks and the downsampler ---------------------------------------------------------------
+
+
+def prediction_mask(frames: int, context: int) -> torch.Tensor:
+    """``(frames,)`` bool: the first ``context`` frames are known (video prediction)."""
+    if not 0 < context < frames:
+        raise ValueError(f"need 0 < context < frames for prediction, got context={context}, frames={frames}")
+    return torch.arange(frames) < context
+
+
+def interpolation_mask(frames: int, every: int) -> torch.Tensor:
+    """``(frames,)`` bool: every ``every``-th frame is known, starting with the first."""
+    if every < 2 or frames < 2:
+        raise ValueError(f"interpolation needs every >= 2 and frames >= 2, got every={every}, frames={frames}")
+    return torch.arange(frames) % every == 0
+
+
+def downsample_video(video: torch.Tensor, size: int | tuple[int, int], mode: str | Callable = "bilinear") -> torch.Tensor:
+    """Differentiable spatial downsampling of ``(B, C, T, H, W)`` to ``(B, C, T, h, w)``, frame
+    by frame: ``"area"`` (box average) or ``"bilinear"`` (anti-aliased, so a 4x reduction does
+    not just pick pixels). ``mode`` may also be a callable ``(B, C, T, H, W) -> (B, C, T, h, w)``.
+    """
+    if callable(mode):
+        return mode(video)
+    if mode not in DOWNSAMPLERS:
+        raise ValueError(f"unknown downsampler {mode!r}; choose one of {DOWNSAMPLERS} or pass a callable")
+    if video.ndim != 5:
+        raise ValueError(f"expected a video (B, C, T, H, W), got shape {tuple(video.shape)}")
+    B, C, T, H, W = video.shape
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    frames = video.transpose(1, 2).reshape(B * T, C, H, W)
+    if mode == "area":
+        out = F.interpolate(frames, size=size, mode="area")
+    else:
+        out = F.interpolate(frames, size=size, mode="bilinear", align_corners=False, antialias=True)
+    return out.reshape(B, T, C, *size).transpose(1, 2)
+
+
+def _frame_mask(mask: torch.Tensor | Sequence[bool] | None, B: int, T: int, what: str) -> torch.Tensor | None:
+    """Validate a ``(T,)`` or ``(B, T)`` frame mask and return it as ``(B, T)`` bool."""
+    if mask is None:
+        return None
+    mask = torch.as_tensor(mask)
+    if mask.dtype != torch.bool:
+        if not ((mask == 0) | (mask == 1)).all():
+            raise ValueError(f"{what} must be boolean (True where a frame is given)")
+        mask = mask.bool()
+    if mask.ndim == 1:
+        if mask.shape[0] != T:
+            raise ValueError(f"{what} has {mask.shape[0]} frames, the video has T = {T}")
+        mask = mask.expand(B, T)
+    elif mask.ndim == 2:
+        if tuple(mask.shape) != (B, T):
+            raise ValueError(f"{what} must be (T,) = ({T},) or (B, T) = ({B}, {T}), got {tuple(mask.shape)}")
+    else:
+        raise ValueError(f"{what} must be (T,) or (B, T), got shape {tuple(mask.shape)}")
+    return mask
+
+
+def _frames(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A ``(B, T)`` frame mask as ``(B, 1, T, 1, 1)`` in ``like``'s dtype and device."""
+    return mask[:, None, :, None, None].to(device=like.device, dtype=like.dtype)
+
+
+def _split_cond(cond: dict[str, Any], B: int, start: int, stop: int) -> dict[str, Any]:
+    out = {}
+    for k, v in cond.items():
+        if isinstance(v, torch.Tensor) and v.ndim > 0 and v.shape[0] == B:
+            out[k] = v[start:stop]
+        elif isinstance(v, (list, tuple)) and len(v) == B:
+            out[k] = v[start:stop]
+        else:
+            out[k] = v
+    return out
+
+
+# -- eq. (7) and (8): the guided denoiser ------------------------------------------------------
+
+
+class ReconstructionGuidance:
+    """A denoiser wrapper for reconstruction guidance, eq. (7), and its spatial form, eq. (8).
+
+    Called as ``guided(z_t, logsnr, **cond)`` it returns the guided ``x~(z_t)``
+    (``parameterization = "x"``), usable by every sampler:
+
+        x~(z_t) = x_hat(z_t) - (w_r alpha_t / 2) grad_z L,    L = sum_a || x^a - d(x_hat^a(z_t)) ||^2
+
+    over the observed frames ``a``: high-resolution known frames (``x_known`` where
+    ``known_mask``; ``d`` the identity) and low-resolution frames (``low_res`` where
+    ``low_res_mask``; ``d`` the downsampler). The gradient is zeroed on the high-resolution
+    known frames (they are replaced, so only ``z_t^b`` is guided, as in eq. (7)); with only
+    low-resolution frames it acts on all of ``z_t``, as in eq. (8). The returned ``x~`` equals
+    ``x_hat`` on the known frames.
+
+    Memory: one forward and one backward pass through the model per call, under
+    ``torch.enable_grad`` with the input detached, so no graph outlives the call; with
+    ``chunk_size`` the batch is processed ``chunk_size`` examples at a time (peak memory of one
+    chunk). Model weights need no gradient (``model.requires_grad_(False)``; they are not
+    accumulated either way). A U-Net with ``gradient_checkpointing = True`` recomputes its
+    blocks in the backward pass instead of storing them (less memory, about one more forward).
+
+    Args:
+        model: the denoiser (or a :class:`~vdm_lite.samplers.ClassifierFreeGuidance` wrapper).
+        weight: ``w_r`` (``1`` = the Gaussian approximation; the paper used 9 and 50).
+        x_known: ``(B, C, T, H, W)``, read where ``known_mask`` is True.
+        known_mask: ``(T,)`` or ``(B, T)`` bool.
+        low_res: ``(B, C, T, h, w)`` low-resolution frames, read where ``low_res_mask``.
+        low_res_mask: ``(T,)`` or ``(B, T)`` bool (default: every frame).
+        downsampler: ``"bilinear"``, ``"area"`` or a callable, see :func:`downsample_video`.
+    """
+
+    parameterization = "x"
+
+    def __init__(
+        self,
+        model: Callable[..., torch.Tensor],
+        weight: float = 1.0,
+        *,
+        x_known: torch.Tensor | None = None,
+        known_mask: torch.Tensor | None = None,
+        low_res: torch.Tensor | None = None,
+        low_res_mask: torch.Tensor | None = None,
+        downsampler: str | Callable = "bilinear",
+        parameterization: str | None = None,
+        chunk_size: int | None = None,
+    ):
+        self.model = model
+        self.weight = float(weight)
+        self.model_parameterization = _resolve_parameterization(model, parameterization)
+        if (x_known is None) != (known_mask is None):
+            raise ValueError("give x_known and known_mask together")
+        if x_known is None and low_res is None:
+            raise ValueError("reconstruction guidance needs known frames (x_known) or a low-resolution video (low_res)")
+        self.x_known, self.low_res, self.downsampler = x_known, low_res, downsampler
+        ref = x_known if x_known is not None else low_res
+        B, T = ref.shape[0], ref.shape[2]
+        self.known_mask = _frame_mask(known_mask, B, T, "known_mask")
+        if low_res is not None:
+            self.low_res_mask = _frame_mask(torch.ones(T, dtype=torch.bool) if low_res_mask is None else low_res_mask, B, T, "low_res_mask")
+        else:
+            self.low_res_mask = None
+        if chunk_size is not None and chunk_size < 1:
+            raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+        self.chunk_size = chunk_size
+
+    def _guided(self, z_t, lam, sl: slice, cond) -> torch.Tensor:
+        with torch.enable_grad():
+            z = z_t.detach().requires_grad_(True)
+            pred = self.model(z, lam, **cond)
+            x_hat = convert(pred.to(z.dtype), z, lam, self.model_parameterization, "x")
+            loss = z.new_zeros(())
+            if self.x_known is not None:
+                m = _frames(self.known_mask[sl], z)
+                loss = loss + ((self.x_known[sl].to(z) - x_hat) * m).square().sum()
+            if self.low_res is not None:
+                low = self.low_res[sl].to(z)
+                m = _frames(self.low_res_mask[sl], low)
+                loss = loss + ((low - downsample_video(x_hat, low.shape[-2:], self.downsampler)) * m).square().sum()
+            (grad,) = torch.autograd.grad(loss, z)
+        if self.x_known is not None:
+            grad = grad * (1 - _frames(self.known_mask[sl], grad))
+        alpha, _ = alpha_sigma(broadcast_to(lam, z_t))
+        return (x_hat.detach() - 0.5 * self.weight * alpha * grad).to(z_t.dtype)
+
+    def __call__(self, z_t: torch.Tensor, logsnr: torch.Tensor, **cond: Any) -> torch.Tensor:
+        B = z_t.shape[0]
+        ref = self.x_known if self.x_known is not None else self.low_res
+        if ref.shape[0] != B or ref.shape[2] != z_t.shape[2]:
+            raise ValueError(f"z_t {tuple(z_t.shape)} does not match the conditioning video {tuple(ref.shape)} in batch or frames")
+        lam = torch.as_tensor(logsnr, device=z_t.device, dtype=z_t.dtype)
+        lam = lam.expand(B) if lam.ndim == 0 else lam
+        step = self.chunk_size or B
+        outs = [
+            self._guided(z_t[i : i + step], lam[i : i + step], slice(i, i + step), _split_cond(cond, B, i, i + step))
+            for i in range(0, B, step)
+        ]
+        return torch.cat(outs) if len(outs) > 1 else outs[0]
+
+
+class Replacement:
+    """The ``on_step`` hook of replacement (Section 3.1): after every sampler update, overwrite
+    the known frames' latents ``z_s^a`` with
+
+    * ``"forward"``: a fresh sample of ``q(z_s^a | x^a) = N(alpha_s x^a, sigma_s^2 I)``, eq. (1);
+    * ``"posterior"``: a sample of ``q(z_s^a | z_t^a, x^a)``, eq. (3) (at a corrector step,
+      where ``s = t``, this keeps ``z^a`` as it is).
+    """
+
+    def __init__(self, x_known: torch.Tensor, known_mask: torch.Tensor, variant: str = "forward", generator: torch.Generator | None = None):
+        if variant not in REPLACEMENTS:
+            raise ValueError(f"unknown replacement {variant!r}; choose one of {REPLACEMENTS}")
+        self.x_known, self.variant, self.generator = x_known, variant, generator
+        self.known_mask = _frame_mask(known_mask, x_known.shape[0], x_known.shape[2], "known_mask")
+
+    def __call__(self, z_new: torch.Tensor, lam_new: torch.Tensor, z_old: torch.Tensor, lam_old: torch.Tensor) -> torch.Tensor:
+        x = self.x_known.to(z_new)
+        if self.variant == "forward":
+            alpha, sigma = alpha_sigma(lam_new)
+            z_a = alpha * x + sigma * randn_like(z_new, self.generator)
+        else:
+            mean, var = posterior(z_old, x, lam_new, lam_old)
+            z_a = mean + var.sqrt() * randn_like(z_new, self.generator)
+        m = _frames(self.known_mask, z_new)
+        return z_new * (1 - m) + z_a * m
+
+
+# -- the general driver ----------------------------------------------------------------------
+
+
+def _check_video(v: torch.Tensor, what: str) -> None:
+    if not isinstance(v, torch.Tensor) or v.ndim != 5:
+        raise ValueError(f"{what} must be a video tensor (B, C, T, H, W), got {getattr(v, 'shape', type(v))}")
+
+
+def conditional_sample(
+    model: Callable[..., torch.Tensor],
+    x_known: torch.Tensor | None = None,
+    known_mask: torch.Tensor | Sequence[bool] | None = None,
+    *,
+    method: str = "reconstruction",
+    replacement: str = "forward",
+    recon_weight: float = 1.0,
+    low_res: torch.Tensor | None = None,
+    low_res_mask: torch.Tensor | Sequence[bool] | None = None,
+    size: int | tuple[int, int] | None = None,
+    downsampler: str | Callable = "bilinear",
+    guidance_weight: float = 0.0,
+    sampler: str = "ancestral",
+    steps: int = 128,
+    parameterization: str | None = None,
+    generator: torch.Generator | int | None = None,
+    chunk_size: int | None = None,
+    device: torch.device | str | None = None,
+    **kwargs: Any,
+) -> torch.Tensor | tuple[torch.Tensor, dict[str, Any]]:
+    """Sample a video given some of its frames (``x_known`` where ``known_mask``) and/or a
+    low-resolution version of it (``low_res`` where ``low_res_mask``), Section 3.1.
+
+    Args:
+        model: an unconditionally (or class/text-) trained denoiser.
+        x_known: ``(B, C, T, H, W)``; values outside ``known_mask`` are ignored.
+        known_mask: ``(T,)`` or ``(B, T)`` bool, True on the known frames ``x^a``.
+        method: ``"replacement"`` (replacement only) or ``"reconstruction"`` (replacement plus
+            eq. (7)); low-resolution frames are always used through eq. (8).
+        replacement: ``"forward"`` (``q(z_s^a | x^a)``) or ``"posterior"`` (``q(z_s^a | x^a, z_t^a)``).
+        recon_weight: ``w_r`` of eq. (7)/(8).
+        low_res: ``(B, C, T, h, w)`` low-resolution frames (spatial guidance, eq. (8)), used
+            where ``low_res_mask`` ``(T,)`` or ``(B, T)`` is True (default: every frame).
+        size: the output's ``(H, W)`` (or one int) when there is no ``x_known`` to take it from.
+        downsampler: ``"bilinear"`` or ``"area"`` (or a callable), eq. (8).
+        guidance_weight: classifier-free guidance ``w`` of eq. (6) for a conditional model
+            (``class_label=``/``text=`` in ``kwargs``); applied inside reconstruction guidance.
+        sampler, steps, gamma, corrector_steps, delta, clip_x, schedule, progress,
+        return_trajectory: as in :func:`vdm_lite.samplers.sample` (the paper found
+            reconstruction guidance works best with ``sampler="pc"``).
+        generator: a seed or ``torch.Generator`` for the sampler and the replacement noise.
+        chunk_size: examples per guidance forward/backward pass (bounds peak memory).
+
+    Returns:
+        The video ``(B, C, T, H, W)`` with the known frames exactly ``x_known``.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    if x_known is None and low_res is None:
+        raise ValueError("nothing to condition on: give known frames (x_known, known_mask) and/or low_res; use sample() for unconditional videos")
+    if x_known is not None:
+        _check_video(x_known, "x_known")
+        if known_mask is None:
+            raise ValueError("x_known needs a known_mask saying which frames are given")
+        B, C, T, H, W = x_known.shape
+        known = _frame_mask(known_mask, B, T, "known_mask")
+        if known.all(1).any():
+            raise ValueError("known_mask marks every frame as known: there is nothing to generate")
+        if not known.any(1).all() and low_res is None:
+            raise ValueError("known_mask marks no frame as known for some video: nothing to condition on")
+    else:
+        known = None
+    if low_res is not None:
+        _check_video(low_res, "low_res")
+        if x_known is None:
+            if size is None:
+                raise ValueError("give size=(H, W) (or an int) of the high-resolution output")
+            H, W = (size, size) if isinstance(size, int) else tuple(size)
+            B, C, T = low_res.shape[:3]
+        if low_res.shape[:3] != (B, C, T):
+            raise ValueError(f"low_res {tuple(low_res.shape)} and the output (B, C, T) = {(B, C, T)} differ in batch, channels or frames")
+        h, w = low_res.shape[-2:]
+        if H % h or W % w or h > H or w > W:
+            raise ValueError(f"the low-resolution size {h}x{w} does not divide the target size {H}x{W}")
+        low_mask = _frame_mask(torch.ones(T, dtype=torch.bool) if low_res_mask is None else low_res_mask, B, T, "low_res_mask")
+        if not low_mask.any():
+            raise ValueError("low_res_mask marks no frame")
+    else:
+        low_mask = None
+
+    parameterization = _resolve_parameterization(model, parameterization)
+    den: Callable = model
+    if guidance_weight:
+        den = ClassifierFreeGuidance(model, guidance_weight, parameterization=parameterization)
+    guided = method == "reconstruction" or low_res is not None
+    if guided:
+        den = ReconstructionGuidance(
+            den,
+            recon_weight,
+            x_known=x_known if method == "reconstruction" else None,
+            known_mask=known if method == "reconstruction" else None,
+            low_res=low_res,
+            low_res_mask=low_mask,
+            downsampler=downsampler,
+            parameterization=parameterization,
+            chunk_size=chunk_size,
+        )
+    if device is None:
+        device = (x_known if x_known is not None else low_res).device
+    g = make_generator(generator) if not isinstance(generator, torch.Generator) else generator
+    on_step = None
+    if known is not None:
+        on_step = Replacement(x_known.to(device), known, replacement, generator=g)
+    with torch.no_grad():
+        out = sample(
+            den,
+            (B, C, T, H, W),
+            generator=g,
+            on_step=on_step,
+            device=device,
+            sampler=sampler,
+            steps=steps,
+            parameterization=den.parameterization if guided else parameterization,
+            **kwargs,
+        )
+    z, traj = out if isinstance(out, tuple) else (out, None)
+    if known is not None:
+        m = _frames(known, z)
+        z = z * (1 - m) + x_known.to(z) * m  # the known frames come back exactly
+    return (z, traj) if traj is not None else z
+
+
+# -- long videos, interpolation, super-resolution ----------------------------------------------
+
+
+def _default_block(model: Any, block_frames: int | None) -> int:
+    if block_frames is not None:
+        return int(block_frames)
+    while model is not None:  # a UNet3D, possibly inside denoiser wrappers
+        frames = getattr(getattr(model, "config", None), "num_frames", None)
+        if frames:
+            return int(frames)
+        model = getattr(model, "model", None)
+    raise ValueError("give block_frames (the number of frames the model sees at once)")
+
+
+def extend_video(
+    model: Callable[..., torch.Tensor],
+    video: torch.Tensor,
+    total_frames: int,
+    *,
+    block_frames: int | None = None,
+    context_frames: int | None = None,
+    method: str = "reconstruction",
+    clip_x: bool | Sequence[float] | None = True,
+    generator: torch.Generator | int | None = None,
+    progress: bool | None = None,
+    **kwargs: Any,
+) -> torch.Tensor:
+    """Extend ``video`` ``(B, C, T0, H, W)`` autoregressively to ``total_frames`` frames.
+
+    Each block has ``block_frames`` frames (default: the model's training ``num_frames``); its
+    first ``context_frames`` (default half a block) are the last frames generated so far, kept
+    as ``x^a``, and the rest are new. Video prediction is one block of this. ``kwargs`` go to
+    :func:`conditional_sample` (``method``, ``recon_weight``, ``sampler``, ``steps``, ...).
+    Returns ``(B, C, total_frames, H, W)`` whose first ``T0`` frames are ``video``.
+    """
+    _check_video(video, "video")
+    T0 = video.shape[2]
+    block = _default_block(model, block_frames)
+    context = min(block // 2, T0) if context_frames is None else int(context_frames)
+    if not 0 < context < block:
+        raise ValueError(f"need 0 < context_frames < block_frames, got {context} and {block}")
+    if context > T0:
+        raise ValueError(f"context_frames = {context} but the video has only {T0} frames")
+    if total_frames <= T0:
+        raise ValueError(f"total_frames = {total_frames} leaves nothing to generate after {T0} frames")
+    g = make_generator(generator) if not isinstance(generator, torch.Generator) else generator
+    frames = [video]
+    have = T0
+    n_blocks = math.ceil((total_frames - T0) / (block - context))
+    bar = tqdm(total=n_blocks, desc="extending", disable=not progress_enabled(progress))
+    while have < total_frames:
+        new = min(block - context, total_frames - have)
+        ctx = torch.cat(frames, 2)[:, :, -context:]
+        x_known = torch.cat([ctx, torch.zeros_like(ctx[:, :, :1]).expand(-1, -1, new, -1, -1)], 2)
+        out = conditional_sample(model, x_known, prediction_mask(context + new, context), method=method, clip_x=clip_x,
+                                 generator=g, progress=False, **kwargs)  # fmt: skip
+        frames.append(out[:, :, context:])
+        have += new
+        bar.update(1)
+    bar.close()
+    return torch.cat(frames, 2)
+
+
+def interpolate_video(
+    model: Callable[..., torch.Tensor],
+    video: torch.Tensor,
+    factor: int,
+    *,
+    block_frames: int | None = None,
+    method: str = "reconstruction",
+    clip_x: bool | Sequence[float] | None = True,
+    generator: torch.Generator | int | None = None,
+    progress: bool | None = None,
+    **kwargs: Any,
+) -> torch.Tensor:
+    """Raise the frame rate of ``video`` ``(B, C, T, H, W)`` by ``factor``: the output
+    ``(B, C, (T - 1) * factor + 1, H, W)`` has the input at every ``factor``-th frame and
+    generated frames between (the frame-skip cascade of Section 3.1).
+
+    The output is generated in windows of at most ``block_frames`` frames that begin and end on
+    a known frame; neighbouring windows share that frame. ``kwargs`` go to :func:`conditional_sample`.
+    """
+    _check_video(video, "video")
+    if factor < 2:
+        raise ValueError(f"factor must be >= 2, got {factor}")
+    T = video.shape[2]
+    if T < 2:
+        raise ValueError("interpolation needs at least two frames")
+    block = _default_block(model, block_frames)
+    per = (block - 1) // factor  # intervals per window
+    if per < 1:
+        raise ValueError(f"block_frames = {block} cannot hold two known frames {factor} apart")
+    g = make_generator(generator) if not isinstance(generator, torch.Generator) else generator
+    B, C, _, H, W = video.shape
+    pieces = []
+    starts = list(range(0, T - 1, per))
+    for i in tqdm(starts, desc="interpolating", disable=not progress_enabled(progress)):
+        known = video[:, :, i : min(i + per, T - 1) + 1]
+        n = (known.shape[2] - 1) * factor + 1
+        x_known = video.new_zeros(B, C, n, H, W)
+        x_known[:, :, ::factor] = known
+        out = conditional_sample(model, x_known, interpolation_mask(n, factor), method=method, clip_x=clip_x,
+                                 generator=g, progress=False, **kwargs)  # fmt: skip
+        pieces.append(out if not pieces else out[:, :, 1:])
+    return torch.cat(pieces, 2)
+
+
+def super_resolve(
+    model: Callable[..., torch.Tensor],
+    low_res: torch.Tensor,
+    size: int | tuple[int, int],
+    *,
+    downsampler: str | Callable = "bilinear",
+    recon_weight: float = 1.0,
+    clip_x: bool | Sequence[float] | None = True,
+    **kwargs: Any,
+) -> torch.Tensor:
+    """Spatial super-resolution with a high-resolution unconditional model, eq. (8):
+    ``low_res`` ``(B, C, T, h, w)`` to ``(B, C, T, H, W)`` with ``H, W = size`` multiples of
+    ``h, w``. ``kwargs`` go to :func:`conditional_sample`."""
+    return conditional_sample(model, low_res=low_res, size=size, downsampler=downsampler, recon_weight=recon_weight,
+                              clip_x=clip_x, **kwargs)  # fmt: skip
+
+
+def upsample_video(
+    model: Callable[..., torch.Tensor],
+    low_res: torch.Tensor,
+    size: int | tuple[int, int],
+    factor: int,
+    *,
+    block_frames: int | None = None,
+    context_frames: int | None = None,
+    method: str = "reconstruction",
+    downsampler: str | Callable = "bilinear",
+    clip_x: bool | Sequence[float] | None = True,
+    generator: torch.Generator | int | None = None,
+    progress: bool | None = None,
+    **kwargs: Any,
+) -> torch.Tensor:
+    """Figure 2: a low-resolution video at frame skip ``factor`` ``(B, C, T, h, w)`` turned into
+    a high-resolution video at frame skip 1, ``(B, C, (T - 1) * factor + 1, H, W)``, block by
+    block: each block is guided by the low-resolution frames that fall in it (eq. (8), at every
+    ``factor``-th frame) and by the last ``context_frames`` high-resolution frames of the
+    previous block (replacement + eq. (7)). ``kwargs`` go to :func:`conditional_sample`.
+    """
+    _check_video(low_res, "low_res")
+    if factor < 1:
+        raise ValueError(f"factor must be >= 1, got {factor}")
+    B, C, T, h, w = low_res.shape
+    H, W = (size, size) if isinstance(size, int) else tuple(size)
+    if H % h or W % w:
+        raise ValueError(f"the low-resolution size {h}x{w} does not divide the target size {H}x{W}")
+    total = (T - 1) * factor + 1
+    block = _default_block(model, block_frames)
+    context = block // 2 if context_frames is None else int(context_frames)
+    if not 0 < context < block:
+        raise ValueError(f"need 0 < context_frames < block_frames, got {context} and {block}")
+    g = make_generator(generator) if not isinstance(generator, torch.Generator) else generator
+    low_full = low_res.new_zeros(B, C, total, h, w)
+    low_full[:, :, ::factor] = low_res
+    low_mask = torch.arange(total) % factor == 0
+    out = None
+    n_blocks = 1 + max(0, math.ceil((total - block) / (block - context)))
+    bar = tqdm(total=n_blocks, desc="upsampling", disable=not progress_enabled(progress))
+    while out is None or out.shape[2] < total:
+        start = 0 if out is None else out.shape[2] - context
+        stop = min(start + block, total)
+        n = stop - start
+        common = dict(low_res=low_full[:, :, start:stop], low_res_mask=low_mask[start:stop], downsampler=downsampler,
+                      clip_x=clip_x, generator=g, progress=False)  # fmt: skip
+        if out is None:
+            piece = conditional_sample(model, size=(H, W), **common, **kwargs)
+            out = piece
+        else:
+            x_known = low_res.new_zeros(B, C, n, H, W)
+            x_known[:, :, :context] = out[:, :, -context:]
+            piece = conditional_sample(model, x_known, prediction_mask(n, context), method=method, **common, **kwargs)
+            out = torch.cat([out, piece[:, :, context:]], 2)
+        bar.update(1)
+    bar.close()
+    return out
