@@ -6,6 +6,8 @@ Presets (``vdm-lite presets`` lists them):
 * ``cpu-small``  -- 16x32x32 clips of the built-in world on 2 CPU cores; moving objects
   appear within about an hour. ``cpu-small-class`` is its class-conditional twin
   (classifier-free guidance, eq. (6)).
+* ``cpu-lowres`` -- the same at 16x16, trained longer: the model behind notebook 09's video
+  prediction, long videos and interpolation (Section 3.1).
 * ``colab``      -- 16x64x64 on a T4/L4 GPU in about 30 minutes.
 * ``ucf101``, ``bair``, ``kinetics600``, ``t2v-small``, ``t2v-large``, ``t2v-128`` -- the
   paper's Appendix A settings (model, optimizer, batch, EMA, joint frames, sampler). They read
@@ -135,6 +137,12 @@ PRESETS: dict[str, TrainConfig] = {
         lr=1e-3, condition="class", cond_drop_prob=0.1, guidance_weight=1.0, log_every=25, ckpt_every=100,
         sample_every=250, sample_steps=64, run_dir="runs/cpu-small-class", precision="fp32", ema_decay=0.995,
         warmup_steps=100,
+    ),
+    "cpu-lowres": TrainConfig(
+        description="cpu-small at 16x16: the video-prediction / long-video / interpolation model of notebook 09",
+        model=get_model_preset("cpu-small", image_size=16), frames=16, resolution=16, num_objects=(1, 1), steps=6000,
+        batch_size=8, lr=1e-3, log_every=50, ckpt_every=250, sample_every=2000, sample_steps=64,
+        run_dir="runs/cpu-lowres", precision="fp32", ema_decay=0.995, warmup_steps=100,
     ),
     "colab": TrainConfig(
         description="16x64x64 built-in world on a Colab T4/L4 (about 30 minutes), joint training with 4 images",
