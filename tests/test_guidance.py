@@ -3,6 +3,8 @@ and the long-video / interpolation / cascade drivers (vdm_lite.guidance)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -294,3 +296,53 @@ def test_on_a_network_with_classifier_free_guidance():
     model.gradient_checkpointing = True
     torch.testing.assert_close(guided(z, lam, class_label=label), plain, rtol=1e-4, atol=1e-5)
     assert not any(p.grad is not None for p in model.parameters())
+
+
+# -- the trained-model modes and `vdm-lite sample --mode` -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "mode,shape",
+    [("predict", (2, 3, 8, 16, 16)), ("extend", (2, 3, 20, 16, 16)), ("interpolate", (2, 3, 13, 16, 16)),
+     ("superres", (2, 3, 8, 16, 16)), ("upsample", (2, 3, 13, 16, 16))],
+)  # fmt: skip
+def test_conditional_modes_on_real_clips(mode, shape):
+    from vdm_lite.config import get_preset as train_preset
+    from vdm_lite.config import resolve_model_config
+    from vdm_lite.sampling import conditional_videos
+
+    cfg = train_preset("cpu-smoke")  # 8 frames of 16x16
+    torch.manual_seed(0)
+    model = UNet3D(resolve_model_config(cfg, 0)).eval().requires_grad_(False)
+    res = conditional_videos(model, cfg, mode, 2, total_frames=20, context_frames=4, steps=2, progress=False)
+    out, inp, truth = res["output"], res["input"], res["truth"]
+    assert out.shape == shape and truth.shape == shape
+    if mode == "predict":
+        assert torch.equal(out[:, :, :4], truth[:, :, :4])
+    if mode == "extend":
+        assert torch.equal(out[:, :, :8], truth[:, :, :8])
+    if mode == "interpolate":
+        assert torch.equal(out[:, :, ::4], truth[:, :, ::4]) and inp.shape[2] == 4
+    if mode in ("superres", "upsample"):
+        assert inp.shape[-2:] == (8, 8)
+    with pytest.raises(ValueError, match="needs input frames of 16x16"):
+        conditional_videos(model, cfg, "extend", video=torch.zeros(1, 3, 8, 8, 8), steps=1)
+
+
+def test_cli_conditional_modes(tmp_path, capsys):
+    from vdm_lite.cli import main
+    from vdm_lite.viz import save_video
+
+    weights = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "shapes-uncond.safetensors"
+    out = tmp_path / "ext"
+    assert main(["sample", str(weights), "--mode=extend", "--total-frames=20", "--context-frames=12", "--steps=1",
+                 "--num=1", "--formats=png,gif", f"--out={out}", "--device=cpu"]) == 0  # fmt: skip
+    for name in ("ext", "ext-input", "ext-truth"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 0 and (tmp_path / f"{name}.gif").stat().st_size > 0
+    low = torch.rand(1, 3, 4, 16, 16) * 2 - 1
+    save_video(tmp_path / "low.gif", low, fps=8)
+    out = tmp_path / "sr"
+    assert main(["sample", str(weights), "--mode=superres", f"--input={tmp_path / 'low.gif'}", "--scale=2", "--steps=1",
+                 "--formats=png", f"--out={out}", "--device=cpu"]) == 0  # fmt: skip
+    assert (tmp_path / "sr.png").exists() and not (tmp_path / "sr-truth.png").exists()
+    assert "wrote" in capsys.readouterr().out

@@ -4,6 +4,8 @@
     vdm-lite train --preset=cpu-small --resume            # continue exactly where it stopped
     vdm-lite train --preset=cpu-smoke steps=50 lr=1e-3    # any config field as key=value (or --key=value)
     vdm-lite sample runs/cpu-small --sampler=pc --steps=128 --num=8
+    vdm-lite sample runs/cpu-small --mode=extend --total-frames=64       # Section 3.1: predict, extend,
+    vdm-lite sample runs/cpu-small --mode=superres --input=low.mp4       #   interpolate, superres, upsample
     vdm-lite export runs/cpu-small data/checkpoints/x.safetensors   # fp16 weights to share
     vdm-lite presets                                      # the training presets
 
@@ -53,27 +55,45 @@ def cmd_train(args, extra) -> int:
 
 
 def cmd_sample(args, extra) -> int:
-    from .sampling import load_model, sample_videos, write_outputs
+    from .sampling import conditional_videos, load_model, read_input_video, sample_videos, write_outputs
 
     if extra:
         raise SystemExit(f"vdm-lite sample: unrecognized arguments {extra}")
     model, cfg, _ = load_model(args.run, weights=args.weights, device=args.device)
-    videos, captions = sample_videos(
-        model,
-        cfg,
-        args.num,
-        sampler=args.sampler,
-        steps=args.steps,
-        gamma=args.gamma,
-        guidance_weight=args.guidance,
-        class_label=args.class_label,
-        text=args.text,
-        seed=args.seed,
-        frames=args.frames,
-        device=args.device,
-    )
-    out = Path(args.out) if args.out else Path(args.run if Path(args.run).is_dir() else Path(args.run).parent) / "samples" / "sample"
-    paths = write_outputs(videos, out, fps=args.fps, captions=captions, formats=args.formats.split(","))
+    out = Path(args.out) if args.out else Path(args.run if Path(args.run).is_dir() else Path(args.run).parent) / "samples" / args.mode
+    formats = args.formats.split(",")
+    if args.mode == "sample":
+        videos, captions = sample_videos(
+            model,
+            cfg,
+            args.num,
+            sampler=args.sampler,
+            steps=args.steps,
+            gamma=args.gamma,
+            guidance_weight=args.guidance,
+            class_label=args.class_label,
+            text=args.text,
+            seed=args.seed,
+            frames=args.frames,
+            device=args.device,
+        )
+        paths = write_outputs(videos, out, fps=args.fps, captions=captions, formats=formats)
+    else:
+        video = None
+        if args.input:
+            res = cfg.resolution // args.scale if args.mode in ("superres", "upsample") else cfg.resolution
+            video = read_input_video(args.input, res, frames=args.frames)
+        kw = {} if args.gamma is None else {"gamma": args.gamma}
+        result = conditional_videos(
+            model, cfg, args.mode, args.num, video=video, context_frames=args.context_frames, total_frames=args.total_frames,
+            factor=args.factor, scale=args.scale, class_label=args.class_label, seed=args.seed, device=args.device,
+            method=args.method, replacement=args.replacement, recon_weight=args.recon_weight, downsampler=args.downsampler,
+            sampler=args.sampler, steps=args.steps, guidance_weight=args.guidance or 0.0, **kw,
+        )  # fmt: skip
+        paths = write_outputs(result["output"], out, fps=args.fps, formats=formats)
+        extra_outputs = [("input", result["input"])] + ([("truth", result["truth"])] if result["truth"] is not None else [])
+        for name, v in extra_outputs:
+            paths += write_outputs(v, out.with_name(f"{out.name}-{name}"), fps=args.fps, formats=formats)
     print("vdm-lite sample: wrote " + ", ".join(str(p) for p in paths))
     return 0
 
@@ -127,6 +147,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--formats", default="gif,mp4,png", help="comma-separated: gif, mp4, png (frame grid)")
     s.add_argument("--out", default=None, help="output path stem (default RUN/samples/sample)")
     s.add_argument("--device", default=None, help="cpu, cuda, ... (default: best available)")
+    c = s.add_argument_group("conditional modes (Section 3.1), for an unconditionally (or class-) trained model")
+    c.add_argument("--mode", choices=["sample", "predict", "extend", "interpolate", "superres", "upsample"], default="sample",
+                   help="sample: unconditional; predict: the rest of a block from its first frames; extend: a long video "
+                        "block by block; interpolate: raise the frame rate by --factor; superres: --scale x resolution, "
+                        "eq. (8); upsample: both (Figure 2). Default sample")  # fmt: skip
+    c.add_argument("--input", default=None, help="input video file; default: --num real clips of the model's own data (the truth is written too)")
+    c.add_argument("--method", choices=["reconstruction", "replacement"], default="reconstruction", help="reconstruction guidance, eq. (7) (default), or replacement only")
+    c.add_argument("--replacement", choices=["forward", "posterior"], default="forward", help="replace z^a by a sample of q(z_s^a | x^a) (forward) or q(z_s^a | x^a, z_t^a)")
+    c.add_argument("--recon-weight", type=float, default=1.0, help="w_r of eq. (7)/(8) (default 1; the paper used 9 and 50)")
+    c.add_argument("--context-frames", type=int, default=None, help="known frames carried between blocks (default half a block)")
+    c.add_argument("--total-frames", type=int, default=None, help="length of an extended video (default 4 blocks)")
+    c.add_argument("--factor", type=int, default=4, help="frame-rate factor of interpolate/upsample (default 4)")
+    c.add_argument("--scale", type=int, default=2, help="resolution factor of superres/upsample (default 2)")
+    c.add_argument("--downsampler", choices=["bilinear", "area"], default="bilinear", help="downsampler of eq. (8)")
     s.set_defaults(func=cmd_sample)
 
     e = sub.add_parser("export", help="write a run's weights as one safetensors file to share")

@@ -3,6 +3,7 @@
     model, cfg, _ = load_model("runs/cpu-small")            # EMA weights by default
     videos, titles = sample_videos(model, cfg, 4, sampler="pc", steps=64, seed=0)
     write_outputs(videos, "out/sample", captions=titles)    # out/sample.gif, .mp4, .png
+    out = conditional_videos(model, cfg, "extend", 2, total_frames=64)   # Section 3.1 modes
 
 Used by ``vdm-lite sample``, by the trainer's periodic samples and by the notebooks.
 """
@@ -22,7 +23,9 @@ from .overrides import from_dict
 from .samplers import ClassifierFreeGuidance, sample
 from .utils import default_device
 
-__all__ = ["load_model", "sample_videos", "write_outputs", "export_weights"]
+__all__ = ["MODES", "load_model", "sample_videos", "conditional_videos", "read_input_video", "write_outputs", "export_weights"]
+
+MODES = ("sample", "predict", "extend", "interpolate", "superres", "upsample")
 
 
 def _config_from(meta: dict | None, where: Path) -> TrainConfig:
@@ -129,6 +132,109 @@ def sample_videos(
         **cond,
     )
     return videos.clamp(-1, 1).cpu(), titles
+
+
+def read_input_video(path: str | Path, resolution: int, frames: int | None = None, frame_skip: int = 1) -> torch.Tensor:
+    """A video file (mp4, gif, webm, ...) as ``(1, 3, T, R, R)`` in ``[-1, 1]``: its first
+    ``frames`` frames (all if ``None``) at ``frame_skip``, resized and center-cropped."""
+    from .datasets.video import read_video, resize_center_crop
+
+    array, _ = read_video(path, num_frames=frames, frame_skip=frame_skip)
+    return resize_center_crop(torch.from_numpy(array), resolution)[None]
+
+
+def conditional_videos(
+    model: torch.nn.Module,
+    cfg: TrainConfig,
+    mode: str,
+    n: int = 2,
+    *,
+    video: torch.Tensor | None = None,
+    context_frames: int | None = None,
+    total_frames: int | None = None,
+    factor: int = 4,
+    scale: int = 2,
+    class_label: Sequence[int] | int | None = None,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    **kwargs: Any,
+) -> dict[str, torch.Tensor | None]:
+    """The conditional sampling modes of Section 3.1 on a trained model, from an input video
+    or, without one, from ``n`` real clips of the model's own data (so the truth is known).
+
+    Modes (``kwargs`` go to the :mod:`vdm_lite.guidance` driver: ``method``, ``recon_weight``,
+    ``sampler``, ``steps``, ``replacement``, ``downsampler``, ``guidance_weight``, ...):
+
+    * ``"predict"``: the first ``context_frames`` (default half the model's frames) given,
+      the rest of one block generated;
+    * ``"extend"``: a first block given, extended to ``total_frames`` (default 4 blocks),
+      ``context_frames`` carried between blocks;
+    * ``"interpolate"``: a video at frame skip ``factor`` to frame skip 1;
+    * ``"superres"``: a video at ``1/scale`` of the model's resolution to full resolution, eq. (8);
+    * ``"upsample"``: both at once (Figure 2): low resolution at frame skip ``factor`` to full
+      resolution at frame skip 1.
+
+    ``video`` is ``(B, C, T, H, W)`` in ``[-1, 1]``, already at the input resolution of the
+    mode (the model's, or ``1/scale`` of it for ``superres``/``upsample``). Returns a dict with
+    ``input``, ``output`` and ``truth`` (the real clip the input came from, or ``None``), all
+    ``(B, C, T, H, W)`` on the CPU.
+    """
+    import dataclasses
+
+    from . import guidance as G
+
+    if mode not in MODES[1:]:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {MODES[1:]}")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    block, res = cfg.frames, cfg.resolution
+    low = res // scale
+    if res % scale or scale < 1:
+        raise ValueError(f"scale {scale} does not divide the model's resolution {res}")
+    context = context_frames or block // 2
+    truth = None
+    cond: dict[str, Any] = {}
+    if video is None:  # real clips, long enough for the mode
+        frames = {
+            "predict": block,
+            "extend": total_frames or 4 * block,
+            "interpolate": (block // 2 - 1) * factor + 1,
+            "superres": block,
+            "upsample": (block // 2 - 1) * factor + 1,
+        }[mode]
+        clips = build_dataset(dataclasses.replace(cfg, frames=frames)).generate_batch(n, seed)
+        truth = clips["video"]
+        if cfg.condition == "class" and class_label is None:
+            class_label = clips["label"]
+        video = {
+            "predict": truth[:, :, :context],
+            "extend": truth[:, :, :block],
+            "interpolate": truth[:, :, ::factor],
+            "superres": G.downsample_video(truth, low, kwargs.get("downsampler", "bilinear")),
+            "upsample": G.downsample_video(truth[:, :, ::factor], low, kwargs.get("downsampler", "bilinear")),
+        }[mode]
+    if video.ndim != 5 or video.shape[1] != cfg.model.in_channels:
+        raise ValueError(f"input video must be (B, {cfg.model.in_channels}, T, H, W), got {tuple(video.shape)}")
+    want = low if mode in ("superres", "upsample") else res
+    if tuple(video.shape[-2:]) != (want, want):
+        raise ValueError(f"mode {mode!r} needs input frames of {want}x{want}, got {video.shape[-2]}x{video.shape[-1]}")
+    if cfg.condition == "class":
+        labels = torch.as_tensor(0 if class_label is None else class_label).reshape(-1)
+        cond["class_label"] = labels.expand(video.shape[0]).to(device) if labels.numel() == 1 else labels.to(device)
+    elif cfg.condition == "text":
+        raise ValueError("conditional modes support unconditional and class-conditional models")
+    v = video.to(device)
+    common = dict(generator=seed, **cond, **kwargs)
+    if mode == "predict":
+        out = G.extend_video(model, v, v.shape[2] + block - context, block_frames=block, context_frames=min(context, v.shape[2]), **common)
+    elif mode == "extend":
+        out = G.extend_video(model, v, total_frames or 4 * block, block_frames=block, context_frames=context, **common)
+    elif mode == "interpolate":
+        out = G.interpolate_video(model, v, factor, block_frames=block, **common)
+    elif mode == "superres":
+        out = G.super_resolve(model, v, res, **common)
+    else:
+        out = G.upsample_video(model, v, res, factor, block_frames=block, context_frames=context, **common)
+    return {"input": video.cpu(), "output": out.clamp(-1, 1).cpu(), "truth": truth}
 
 
 def _label_names(cfg: TrainConfig, data: Any) -> tuple[str, ...]:
