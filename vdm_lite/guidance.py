@@ -463,7 +463,7 @@ def extend_video(
         ctx = torch.cat(frames, 2)[:, :, -context:]
         x_known = torch.cat([ctx, torch.zeros_like(ctx[:, :, :1]).expand(-1, -1, new, -1, -1)], 2)
         out = conditional_sample(model, x_known, prediction_mask(context + new, context), method=method, clip_x=clip_x,
-                                 generator=g, progress=False, **kwargs)  # fmt: skip
+                                 generator=g, progress=progress, **kwargs)  # fmt: skip
         frames.append(out[:, :, context:])
         have += new
         bar.update(1)
@@ -510,7 +510,7 @@ def interpolate_video(
         x_known = video.new_zeros(B, C, n, H, W)
         x_known[:, :, ::factor] = known
         out = conditional_sample(model, x_known, interpolation_mask(n, factor), method=method, clip_x=clip_x,
-                                 generator=g, progress=False, **kwargs)  # fmt: skip
+                                 generator=g, progress=progress, **kwargs)  # fmt: skip
         pieces.append(out if not pieces else out[:, :, 1:])
     return torch.cat(pieces, 2)
 
@@ -577,7 +577,7 @@ def upsample_video(
         stop = min(start + block, total)
         n = stop - start
         common = dict(low_res=low_full[:, :, start:stop], low_res_mask=low_mask[start:stop], downsampler=downsampler,
-                      clip_x=clip_x, generator=g, progress=False)  # fmt: skip
+                      clip_x=clip_x, generator=g, progress=progress)  # fmt: skip
         if out is None:
             piece = conditional_sample(model, size=(H, W), **common, **kwargs)
             out = piece
