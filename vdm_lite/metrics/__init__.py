@@ -1,0 +1,46 @@
+"""The paper's metrics (Section 4): FVD, per-frame FID and Inception Score.
+
+* :mod:`~vdm_lite.metrics.frechet`   -- the Frechet distance, stable in float64, with sample counts
+* :mod:`~vdm_lite.metrics.features`  -- batched feature extraction (device, no grad, progress bar)
+* :mod:`~vdm_lite.metrics.i3d`       -- the Kinetics-400 I3D and FVD (Tables 2-6)
+* :mod:`~vdm_lite.metrics.inception` -- the FID InceptionV3 (features and logits)
+* :mod:`~vdm_lite.metrics.frames`    -- FID / IS of frames, ``"avg"`` or ``"first"`` (Tables 4-6)
+* :mod:`~vdm_lite.metrics.weights`   -- local weights files, checked key by key
+
+The networks' weights are never downloaded: load them from files you have
+(``I3D.from_file``, ``TorchScriptI3D.from_file``, ``InceptionV3.from_file``), or plug any
+feature network of your own into :func:`fvd`, :func:`frame_fid` and
+:func:`frame_inception_score`.
+"""
+
+from .features import extract_features
+from .frames import ISResult, frame_features, frame_fid, frame_inception_score, inception_score, select_frames
+from .frechet import FrechetResult, frechet_distance, frechet_from_features, gaussian_stats, trace_sqrt_product
+from .i3d import I3D, TorchScriptI3D, fvd, i3d_features, load_i3d, preprocess_i3d
+from .inception import InceptionV3, preprocess_inception
+from .weights import WeightsMismatch, read_state_dict
+
+__all__ = [
+    "FrechetResult",
+    "gaussian_stats",
+    "trace_sqrt_product",
+    "frechet_distance",
+    "frechet_from_features",
+    "extract_features",
+    "I3D",
+    "TorchScriptI3D",
+    "load_i3d",
+    "preprocess_i3d",
+    "i3d_features",
+    "fvd",
+    "InceptionV3",
+    "preprocess_inception",
+    "select_frames",
+    "frame_features",
+    "frame_fid",
+    "ISResult",
+    "inception_score",
+    "frame_inception_score",
+    "WeightsMismatch",
+    "read_state_dict",
+]

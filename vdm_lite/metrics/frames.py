@@ -1,0 +1,151 @@
+"""Per-frame FID and Inception Score of videos, with any image network (Section 4).
+
+For the text-conditioned models the paper reports, next to FVD, FID and IS of single frames
+(Tables 4-6): ``"avg"`` over all frames of the videos and ``"first"`` on the first frame only.
+Here ``"avg"`` pools every frame of every video into one set of images (``B * T`` of them)
+before fitting the Gaussian or the class marginal; ``"first"`` keeps ``B`` images, and an
+integer ``k`` picks frame ``k``.
+
+The network is pluggable: FID takes any ``features(images (N, 3, H, W) in [-1, 1]) -> (N, D)``
+and IS any ``classifier(images) -> (N, K)`` class logits. The reference choice is the
+InceptionV3 of :mod:`vdm_lite.metrics.inception` (``net.features`` / ``net.logits``), with
+weights from a local file; numbers from other networks are only comparable among themselves.
+
+* :func:`frame_features` -- videos ``(B, C, T, H, W)`` -> per-frame features;
+* :func:`frame_fid` -- FID-avg / FID-first as a :class:`~vdm_lite.metrics.frechet.FrechetResult`;
+* :func:`inception_score` -- ``exp E_x KL(p(y|x) || p(y))`` of logits ``(N, K)``;
+* :func:`frame_inception_score` -- IS-avg / IS-first of videos.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Union
+
+import torch
+
+from .features import extract_features
+from .frechet import FrechetResult, Stats, frechet_from_features, gaussian_stats
+
+__all__ = ["FRAMES", "select_frames", "frame_features", "frame_fid", "ISResult", "inception_score",
+           "frame_inception_score"]
+
+FRAMES = ("avg", "first")
+Frames = Union[str, int]
+ImageFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _label(frames: Frames) -> str:
+    return frames if isinstance(frames, str) else f"frame{frames}"
+
+
+def _check_frames(frames: Frames) -> None:
+    if frames in FRAMES or (isinstance(frames, int) and not isinstance(frames, bool)):
+        return
+    raise ValueError(f"frames must be one of {FRAMES} or a frame index, got {frames!r}")
+
+
+def select_frames(videos: torch.Tensor, frames: Frames = "avg") -> torch.Tensor:
+    """Videos ``(B, C, T, H, W)`` -> images: ``(B * T, C, H, W)`` for ``"avg"`` (video-major
+    order), ``(B, C, H, W)`` for ``"first"`` or an integer frame index."""
+    _check_frames(frames)
+    if videos.ndim != 5:
+        raise ValueError(f"videos must be (B, C, T, H, W), got shape {tuple(videos.shape)}")
+    b, c, t, h, w = videos.shape
+    if frames == "avg":
+        return videos.transpose(1, 2).reshape(b * t, c, h, w)
+    k = 0 if frames == "first" else frames
+    if not -t <= k < t:
+        raise ValueError(f"frame index {k} out of range for {t} frames")
+    return videos[:, :, k]
+
+
+def frame_features(videos, net: ImageFn, frames: Frames = "avg", *, batch_size: int = 8, device=None,
+                   progress: bool | None = None, desc: str | None = None) -> torch.Tensor:
+    """Per-frame outputs of ``net`` for videos ``(B, C, T, H, W)`` in [-1, 1] (a tensor or an
+    iterable of batches): ``(B * T, D)`` for ``"avg"``, ``(B, D)`` for ``"first"``; float64,
+    CPU. ``batch_size`` counts videos (each yields ``T`` images for ``"avg"``)."""
+    _check_frames(frames)
+    return extract_features(net, videos, batch_size=batch_size, device=device, progress=progress,
+                            desc=desc or f"frame features ({_label(frames)})",
+                            transform=lambda v: select_frames(v, frames))
+
+
+def frame_fid(real, fake, features: ImageFn, frames: Frames = "avg", *, batch_size: int = 8, device=None,
+              progress: bool | None = None) -> FrechetResult:
+    """FID between the frames of two sets of videos ``(B, C, T, H, W)`` in [-1, 1].
+
+    ``frames="avg"``: all frames pooled (``FID-avg``); ``"first"``: the first frames
+    (``FID-first``). ``features``: images ``(N, 3, H, W)`` in [-1, 1] -> ``(N, D)``, e.g.
+    ``InceptionV3.from_file(path).features``. ``real``/``fake`` may also be precomputed
+    ``(mu, sigma, n)`` statistics of :func:`frame_features`, with ``n`` counting images.
+    """
+    _check_frames(frames)
+
+    def stats(x, label: str) -> Stats:
+        if isinstance(x, tuple):
+            return x
+        feats = frame_features(x, features, frames, batch_size=batch_size, device=device, progress=progress,
+                               desc=f"FID features ({label}, {_label(frames)})")
+        return gaussian_stats(feats)
+
+    return frechet_from_features(stats(real, "real"), stats(fake, "fake"), name=f"FID-{_label(frames)}")
+
+
+@dataclass(frozen=True)
+class ISResult:
+    """An Inception Score: mean (and standard deviation) over ``splits`` of ``n`` samples.
+
+    ``str(result)`` reads ``"IS-avg 12.34 +/- 0.56 (n=2048, 10 splits)"``."""
+
+    value: float
+    std: float
+    n: int
+    splits: int = 1
+    name: str = "IS"
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+    def __str__(self) -> str:
+        if self.splits == 1:
+            return f"{self.name} {self.value:.4g} (n={self.n})"
+        return f"{self.name} {self.value:.4g} +/- {self.std:.2g} (n={self.n}, {self.splits} splits)"
+
+
+def inception_score(logits: torch.Tensor, splits: int = 1, name: str = "IS") -> ISResult:
+    """``IS = exp( E_x KL( p(y|x) || p(y) ) )`` from class logits ``(N, K)``, in float64.
+
+    ``p(y|x) = softmax(logits)``; ``p(y)`` is its mean over the samples of a split. The
+    samples are cut in ``splits`` consecutive parts (Salimans et al. use 10) and the result
+    is the mean and the (population) standard deviation of the per-split scores. IS lies in
+    ``[1, K]``: 1 when every sample gives the same distribution, ``K`` when each sample is
+    sure of one class and the classes are used equally.
+    """
+    logits = torch.as_tensor(logits).detach().to(device="cpu", dtype=torch.float64)
+    if logits.ndim != 2:
+        raise ValueError(f"logits must be (N, K), got shape {tuple(logits.shape)}")
+    n = logits.shape[0]
+    if not 1 <= splits <= n:
+        raise ValueError(f"need 1 <= splits <= N, got splits={splits} for N={n}")
+    if not torch.isfinite(logits).all():
+        raise ValueError("logits contain non-finite values")
+    scores = []
+    for part in torch.tensor_split(logits, splits):
+        logp = torch.log_softmax(part, dim=1)  # log p(y|x)
+        log_marginal = torch.logsumexp(logp, dim=0) - math.log(part.shape[0])  # log p(y)
+        kl = (logp.exp() * (logp - log_marginal)).sum(dim=1).mean()
+        scores.append(kl.exp())
+    s = torch.stack(scores)
+    return ISResult(float(s.mean()), float(s.std(unbiased=False)), n, splits, name)
+
+
+def frame_inception_score(videos, classifier: ImageFn, frames: Frames = "avg", *, splits: int = 1,
+                          batch_size: int = 8, device=None, progress: bool | None = None) -> ISResult:
+    """IS of the frames of videos ``(B, C, T, H, W)`` in [-1, 1]: ``"avg"`` pools all frames
+    (``IS-avg``), ``"first"`` uses the first ones (``IS-first``). ``classifier``: images ->
+    ``(N, K)`` logits, e.g. ``InceptionV3.from_file(path).logits``."""
+    logits = frame_features(videos, classifier, frames, batch_size=batch_size, device=device, progress=progress,
+                            desc=f"IS logits ({_label(frames)})")
+    return inception_score(logits, splits, name=f"IS-{_label(frames)}")
