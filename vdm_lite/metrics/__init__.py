@@ -1,4 +1,5 @@
-"""The paper's metrics (Section 4): FVD, per-frame FID and Inception Score.
+"""The paper's metrics (Section 4): FVD, per-frame FID and Inception Score; and exact
+metrics of the built-in world, read from pixels.
 
 * :mod:`~vdm_lite.metrics.frechet`   -- the Frechet distance, stable in float64, with sample counts
 * :mod:`~vdm_lite.metrics.features`  -- batched feature extraction (device, no grad, progress bar)
@@ -6,6 +7,9 @@
 * :mod:`~vdm_lite.metrics.inception` -- the FID InceptionV3 (features and logits)
 * :mod:`~vdm_lite.metrics.frames`    -- FID / IS of frames, ``"avg"`` or ``"first"`` (Tables 4-6)
 * :mod:`~vdm_lite.metrics.weights`   -- local weights files, checked key by key
+* :mod:`~vdm_lite.metrics.world`     -- objects of the built-in world detected and tracked from
+  pixels: count stability, color/shape consistency, constant-velocity motion with bounces,
+  continuity across block boundaries, class and caption match
 
 The networks' weights are never downloaded: load them from files you have
 (``I3D.from_file``, ``TorchScriptI3D.from_file``, ``InceptionV3.from_file``), or plug any
@@ -19,6 +23,15 @@ from .frechet import FrechetResult, frechet_distance, frechet_from_features, gau
 from .i3d import I3D, TorchScriptI3D, fvd, i3d_features, load_i3d, preprocess_i3d
 from .inception import InceptionV3, preprocess_inception
 from .weights import WeightsMismatch, read_state_dict
+from .world import (
+    boundary_continuity,
+    caption_match,
+    class_match,
+    detect_objects,
+    extension_boundaries,
+    track_objects,
+    world_scores,
+)
 
 __all__ = [
     "FrechetResult",
@@ -43,4 +56,11 @@ __all__ = [
     "frame_inception_score",
     "WeightsMismatch",
     "read_state_dict",
+    "detect_objects",
+    "track_objects",
+    "world_scores",
+    "boundary_continuity",
+    "extension_boundaries",
+    "class_match",
+    "caption_match",
 ]
