@@ -370,7 +370,7 @@ def conditional_sample(
     den: Callable = model
     if guidance_weight:
         den = ClassifierFreeGuidance(model, guidance_weight, parameterization=parameterization)
-    guided = method == "reconstruction" or low_res is not None
+    guided = recon_weight != 0 and (method == "reconstruction" or low_res is not None)  # w_r = 0: skip the backward pass
     if guided:
         den = ReconstructionGuidance(
             den,

@@ -223,6 +223,7 @@ def conditional_videos(
     elif cfg.condition == "text":
         raise ValueError("conditional modes support unconditional and class-conditional models")
     v = video.to(device)
+    kwargs.setdefault("schedule", build_schedule(cfg))  # the model's own noise schedule
     common = dict(generator=seed, **cond, **kwargs)
     if mode == "predict":
         out = G.extend_video(model, v, v.shape[2] + block - context, block_frames=block, context_frames=min(context, v.shape[2]), **common)
