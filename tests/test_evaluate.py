@@ -64,10 +64,11 @@ def test_evaluate_a_checkpoint_in_extend_mode(tmp_path):
 
 def test_table6_reproduction_cpu_size(tmp_path):
     res = reproduce_extension(CHECKPOINTS / "shapes-uncond.safetensors", num=1, total_frames=20, recon_weights=(2.0,),
-                              steps=2, device="cpu", out_dir=tmp_path, progress=False)  # fmt: skip
+                              steps=2, device="cpu", out_dir=tmp_path, progress=False, command="vdm-lite reproduce table6 x")  # fmt: skip
     assert list(res["rows"]) == ["replacement", "reconstruction w_r=2", "real continuation"]
     assert res["boundaries"] == [16]
     assert res["rows"]["real continuation"]["position_ratio"] < 2  # the real video has no seam
     table = (tmp_path / "table6.md").read_text()
     assert "| replacement |" in table and "| reconstruction w_r=2 |" in table and "Device:" in table
+    assert "Command: `vdm-lite reproduce table6 x`" in table
     assert (tmp_path / "table6.png").exists() and json.loads((tmp_path / "table6.json").read_text())["num_videos"] == 1

@@ -148,7 +148,8 @@ def cmd_reproduce(args, extra) -> int:
     out = Path(args.out or f"runs/reproduce/{args.table}")
     weights = [float(w) for w in args.recon_weights.split(",")]
     res = reproduce_extension(args.checkpoint, num=args.num, total_frames=args.total_frames, recon_weights=weights,
-                              sampler=args.sampler, steps=args.steps, seed=args.seed, device=args.device, out_dir=out)  # fmt: skip
+                              sampler=args.sampler, steps=args.steps, seed=args.seed, device=args.device, out_dir=out,
+                              command="vdm-lite " + " ".join(args.argv))  # fmt: skip
     print((out / "table6.md").read_text())
     print(f"vdm-lite reproduce: wrote {out / 'table6.md'}, table6.json and table6.png ({res['num_videos']} videos per row)")
     return 0
@@ -255,7 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args, extra = parser.parse_known_args(argv)
+    args.argv = argv  # the command line, recorded next to results
     return args.func(args, extra)
 
 

@@ -199,6 +199,7 @@ def reproduce_extension(
     device: str | torch.device | None = None,
     out_dir: str | Path | None = None,
     progress: bool | None = None,
+    command: str | None = None,
 ) -> dict:
     """Table 6 / Figure 4 at small scale: the same ``num`` real first blocks extended to
     ``total_frames`` (default 4 blocks) with replacement and with reconstruction guidance at
@@ -206,7 +207,7 @@ def reproduce_extension(
     continuity at the block boundaries (position/color/shape jump ratios, ~1 = seamless) and
     over the whole video (count stability, color/shape consistency, acceleration). The real
     continuation is scored the same way as a reference. Writes ``table6.md``, ``table6.json``
-    and ``table6.png`` to ``out_dir`` when given."""
+    and ``table6.png`` to ``out_dir`` when given (with ``command``, the command line that made them)."""
     from .config import build_dataset
     from .metrics import extension_boundaries
     from .sampling import conditional_videos, load_model
@@ -228,7 +229,7 @@ def reproduce_extension(
     rows["real continuation"] = score_videos(truth, dataset=dataset, boundaries=bounds)
     result = {"source": str(path), "step": step, "num_videos": num, "total_frames": total, "block_frames": cfg.frames,
               "context_frames": context, "sampler": sampler, "steps": steps, "seed": seed, "boundaries": bounds,
-              "rows": rows, "environment": _environment()}  # fmt: skip
+              "rows": rows, "environment": _environment(), "command": command}  # fmt: skip
     if out_dir is not None:
         _write_table6(result, videos, truth, Path(out_dir))
     return result
@@ -267,7 +268,10 @@ def _write_table6(result: dict, videos: dict, truth: torch.Tensor, out: Path) ->
     ]
     for name, row in result["rows"].items():
         lines.append(f"| {name} | " + " | ".join(_fmt(row.get(k)) for k, _ in TABLE6_COLUMNS) + f" | {row.get('seconds', '')} |")
-    lines += ["", f"Device: {env['device']}; torch {env['torch']}, python {env['python']}, vdm_lite {env['vdm_lite']}.", ""]
+    lines += ["", f"Device: {env['device']}; torch {env['torch']}, python {env['python']}, vdm_lite {env['vdm_lite']}."]
+    if result.get("command"):
+        lines += ["", f"Command: `{result['command']}`"]
+    lines.append("")
     (out / "table6.md").write_text("\n".join(lines))
     names = list(videos)
     show = list(range(0, result["total_frames"], max(1, result["total_frames"] // 16)))
