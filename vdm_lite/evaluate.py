@@ -95,7 +95,7 @@ def _cpu_name() -> str:
 def _environment() -> dict:
     import vdm_lite
 
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"{_cpu_name()}, {torch.get_num_threads()} threads"
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"{_cpu_name()}, {torch.get_num_threads()} thread(s)"
     return {"vdm_lite": vdm_lite.__version__, "torch": torch.__version__, "python": platform.python_version(), "device": device}
 
 
