@@ -15,12 +15,7 @@ from vdm_lite.viz import save_video
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "data" / "checkpoints"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def real_clips(n=3, frames=16, seed=0):

@@ -28,12 +28,7 @@ from vdm_lite.toy import GaussianDenoiser
 T, H, W = 8, 2, 2
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def gaussian_video(rho: float = 0.9, frames: int = T, h: int = H, w: int = W) -> GaussianDenoiser:

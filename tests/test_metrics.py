@@ -33,12 +33,7 @@ from vdm_lite.metrics import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def rand_spd(d: int, seed: int, cond: float = 10.0) -> torch.Tensor:

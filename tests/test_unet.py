@@ -25,14 +25,7 @@ from vdm_lite.samplers import ClassifierFreeGuidance
 ATOL = 1e-5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread, and two OpenMP threads slow down badly when
-    another process shares the two cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make(seed: int = 0, **overrides) -> UNet3D:
