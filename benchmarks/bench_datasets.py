@@ -21,16 +21,7 @@ from pathlib import Path
 import torch
 
 from vdm_lite.datasets import BouncingShapes, MovingDigits, append_image_frames
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from vdm_lite.utils import cpu_name
 
 
 def median_seconds(fn, runs: int) -> float:
@@ -78,7 +69,7 @@ def main() -> None:
         "# Dataset generation speed",
         "",
         f"- command: `{command}`",
-        f"- device: {cpu_model()}, 1 thread (`torch.set_num_threads(1)`)",
+        f"- device: {cpu_name()}, 1 thread (`torch.set_num_threads(1)`)",
         f"- torch {torch.__version__}, python {platform.python_version()} ({sys.platform})",
         f"- median of {args.runs} runs after one warm-up; one batch of 16 clips, video and all ground truth",
         "",

@@ -42,6 +42,7 @@ import torch
 import vdm_lite
 from vdm_lite.guidance import ReconstructionGuidance, prediction_mask
 from vdm_lite.sampling import load_model
+from vdm_lite.utils import cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = ROOT / "data" / "checkpoints" / "shapes-uncond.safetensors"
@@ -53,16 +54,6 @@ CASES = {
 }
 WEIGHT = 5.0  # w_r; the cost does not depend on it
 MMAP_THRESHOLD = 128 * 1024  # bytes, CPU subprocesses only (see run_case)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _proc_status_mb(field: str) -> float | None:
@@ -202,7 +193,7 @@ def main() -> None:
         memory = ("peak `torch.cuda.max_memory_allocated` during one call minus the memory allocated before it "
                   "(model and inputs)")  # fmt: skip
     else:
-        device_name = f"{cpu_model()}, {args.threads} thread(s) (`torch.set_num_threads({args.threads})`), OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+        device_name = f"{cpu_name()}, {args.threads} thread(s) (`torch.set_num_threads({args.threads})`), OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
         memory = ("rise of the peak RSS (`VmHWM`: `ru_maxrss` of the process's own address space) during one call "
                   "over the RSS after loading the model and one "
                   "warm-up unguided call, in a fresh subprocess per row started with "
@@ -225,7 +216,7 @@ def main() -> None:
         f"- command: `{command}`",
         f"- device: {device_name}",
         f"- torch {torch.__version__}, python {platform.python_version()} ({sys.platform}), vdm_lite {vdm_lite.__version__}",
-        f"- model: `data/checkpoints/shapes-uncond.safetensors` (3.2M parameters), clips of 16 frames of 32x32, float32",
+        "- model: `data/checkpoints/shapes-uncond.safetensors` (3.2M parameters), clips of 16 frames of 32x32, float32",
         f"- time: median of {args.runs} calls after one warm-up call, cases one after another in one process",
         f"- memory: {memory}",
         "- one denoiser evaluation = one step of the ancestral sampler (the predictor-corrector sampler makes two)",

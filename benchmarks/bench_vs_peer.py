@@ -101,16 +101,6 @@ GPU_PEAKS = [
 
 
 # --------------------------------------------------------------------------------------- helpers
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def gpu_peak(name: str) -> tuple[float | None, str]:
     for pattern, tflops, label in GPU_PEAKS:
         if re.search(pattern, name):
@@ -469,6 +459,7 @@ def main() -> None:
     import torch
 
     import vdm_lite
+    from vdm_lite.utils import cpu_name
 
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     env_extra = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(args.threads))} if args.threads else {}
@@ -534,10 +525,10 @@ def main() -> None:
     if omp:
         command = f"OMP_NUM_THREADS={omp} " + command
     if dev_type == "cuda":
-        device_line = f"{gpu_name} (CUDA {torch.version.cuda}), host CPU {cpu_model()}"
+        device_line = f"{gpu_name} (CUDA {torch.version.cuda}), host CPU {cpu_name()}"
         threads_line = f"torch threads: {args.threads or torch.get_num_threads()}; TF32 matmuls allowed"
     else:
-        device_line = f"CPU: {cpu_model()} ({os.cpu_count()} logical CPUs visible)"
+        device_line = f"CPU: {cpu_name()} ({os.cpu_count()} logical CPUs visible)"
         threads_line = f"{args.threads} thread{'s' if args.threads != 1 else ''} (`torch.set_num_threads({args.threads})`, OMP_NUM_THREADS={omp or 'unset'})"
     va, vp = res.get("vdm_lite"), res.get("peer")
     tv = (vp or {}).get("torchvision")

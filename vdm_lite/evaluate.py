@@ -21,6 +21,8 @@ from typing import Any, Sequence
 
 import torch
 
+from .utils import cpu_name
+
 __all__ = ["VIDEO_SUFFIXES", "load_videos", "score_videos", "evaluate", "reproduce_extension", "write_report"]
 
 VIDEO_SUFFIXES = (".gif", ".mp4", ".webm", ".avi", ".mov", ".mkv")
@@ -82,20 +84,10 @@ def score_videos(
     return report
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _environment() -> dict:
     import vdm_lite
 
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"{_cpu_name()}, {torch.get_num_threads()} thread(s)"
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"{cpu_name()}, {torch.get_num_threads()} thread(s)"
     return {"vdm_lite": vdm_lite.__version__, "torch": torch.__version__, "python": platform.python_version(), "device": device}
 
 

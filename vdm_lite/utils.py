@@ -8,7 +8,9 @@ and sample counts shrink; *which* code runs never changes.
 from __future__ import annotations
 
 import os
+import platform
 import random
+from pathlib import Path
 from typing import TypeVar
 
 import torch
@@ -23,6 +25,7 @@ __all__ = [
     "seed_everything",
     "make_generator",
     "randn_like",
+    "cpu_name",
 ]
 
 FAST_ENV = "VDM_LITE_FAST"
@@ -103,3 +106,14 @@ def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> tor
         return torch.randn_like(x)
     noise = torch.randn(x.shape, generator=generator, device=generator.device, dtype=x.dtype)
     return noise.to(x.device)
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux), recorded next to measured results."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
