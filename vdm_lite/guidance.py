@@ -385,7 +385,7 @@ def conditional_sample(
         )
     if device is None:
         device = (x_known if x_known is not None else low_res).device
-    g = make_generator(generator) if not isinstance(generator, torch.Generator) else generator
+    g = make_generator(generator)  # a seed, or the caller's generator as it is
     on_step = None
     if known is not None:
         on_step = Replacement(x_known.to(device), known, replacement, generator=g)
@@ -453,7 +453,7 @@ def extend_video(
         raise ValueError(f"context_frames = {context} but the video has only {T0} frames")
     if total_frames <= T0:
         raise ValueError(f"total_frames = {total_frames} leaves nothing to generate after {T0} frames")
-    g = make_generator(generator) if not isinstance(generator, torch.Generator) else generator
+    g = make_generator(generator)  # a seed, or the caller's generator as it is
     frames = [video]
     have = T0
     n_blocks = math.ceil((total_frames - T0) / (block - context))
@@ -500,7 +500,7 @@ def interpolate_video(
     per = (block - 1) // factor  # intervals per window
     if per < 1:
         raise ValueError(f"block_frames = {block} cannot hold two known frames {factor} apart")
-    g = make_generator(generator) if not isinstance(generator, torch.Generator) else generator
+    g = make_generator(generator)  # a seed, or the caller's generator as it is
     B, C, _, H, W = video.shape
     pieces = []
     starts = list(range(0, T - 1, per))
@@ -565,7 +565,7 @@ def upsample_video(
     context = block // 2 if context_frames is None else int(context_frames)
     if not 0 < context < block:
         raise ValueError(f"need 0 < context_frames < block_frames, got {context} and {block}")
-    g = make_generator(generator) if not isinstance(generator, torch.Generator) else generator
+    g = make_generator(generator)  # a seed, or the caller's generator as it is
     low_full = low_res.new_zeros(B, C, total, h, w)
     low_full[:, :, ::factor] = low_res
     low_mask = torch.arange(total) % factor == 0
