@@ -90,12 +90,9 @@ class RelativePositionBias(nn.Module):
         return bias.movedim(0, -3)
 
 
-class SpatialAttention(nn.Module):
-    """Self-attention over the ``H*W`` positions of each frame (frames act as batch).
-
-    ``(B*T, C, H, W) -> (B*T, C, H, W)``, residual: ``x + proj(attn(norm(x)))``; the output
-    projection is zero-initialised so a fresh block is the identity.
-    """
+class _FrameAttention(nn.Module):
+    """What spatial and temporal attention share: per-frame GroupNorm, a fused q/k/v
+    projection and a zero-initialised output projection (a fresh block is the identity)."""
 
     def __init__(self, channels: int, head_dim: int = 64, groups: int = 32):
         super().__init__()
@@ -108,6 +105,14 @@ class SpatialAttention(nn.Module):
         nn.init.zeros_(self.proj.weight)
         nn.init.zeros_(self.proj.bias)
 
+
+class SpatialAttention(_FrameAttention):
+    """Self-attention over the ``H*W`` positions of each frame (frames act as batch).
+
+    ``(B*T, C, H, W) -> (B*T, C, H, W)``, residual: ``x + proj(attn(norm(x)))``; the output
+    projection is zero-initialised so a fresh block is the identity.
+    """
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         N, C, H, W = x.shape
         tokens = self.norm(x).flatten(2).transpose(1, 2)  # (B*T, H*W, C)
@@ -117,7 +122,7 @@ class SpatialAttention(nn.Module):
         return x + out.transpose(1, 2).reshape(N, C, H, W)
 
 
-class TemporalAttention(nn.Module):
+class TemporalAttention(_FrameAttention):
     """Self-attention over the ``T`` frames at each spatial position (positions act as batch),
     with a :class:`RelativePositionBias` and the joint-training image mask.
 
@@ -127,16 +132,8 @@ class TemporalAttention(nn.Module):
     """
 
     def __init__(self, channels: int, head_dim: int = 64, groups: int = 32, max_distance: int = 32):
-        super().__init__()
-        if channels % head_dim:
-            raise ValueError(f"attention channels {channels} not divisible by head_dim {head_dim}")
-        self.heads = channels // head_dim
-        self.norm = GroupNormPerFrame(channels, groups)
-        self.qkv = nn.Linear(channels, 3 * channels)
-        self.proj = nn.Linear(channels, channels)
+        super().__init__(channels, head_dim, groups)
         self.rel_bias = RelativePositionBias(self.heads, max_distance)
-        nn.init.zeros_(self.proj.weight)
-        nn.init.zeros_(self.proj.bias)
 
     def attn_bias(self, B: int, T: int, image_mask: torch.Tensor | None, device, dtype) -> torch.Tensor:
         """The float mask added to the attention logits: ``(1, heads, T, T)`` without an image
