@@ -458,13 +458,14 @@ def extend_video(
     have = T0
     n_blocks = math.ceil((total_frames - T0) / (block - context))
     bar = tqdm(total=n_blocks, desc="extending", disable=not progress_enabled(progress))
+    ctx = video[:, :, -context:]  # the known frames x^a of the next block
     while have < total_frames:
         new = min(block - context, total_frames - have)
-        ctx = torch.cat(frames, 2)[:, :, -context:]
         x_known = torch.cat([ctx, torch.zeros_like(ctx[:, :, :1]).expand(-1, -1, new, -1, -1)], 2)
         out = conditional_sample(model, x_known, prediction_mask(context + new, context), method=method, clip_x=clip_x,
                                  generator=g, progress=progress, **kwargs)  # fmt: skip
         frames.append(out[:, :, context:])
+        ctx = out[:, :, -context:]
         have += new
         bar.update(1)
     bar.close()
