@@ -305,6 +305,15 @@ def test_gradient_checkpointing_same_gradients():
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
+def test_a_shared_mask_is_broadcast_and_equals_the_per_clip_mask(model):
+    z, lam = video()
+    shared = torch.tensor([[False, False, False, True, True]])
+    with torch.no_grad():
+        torch.testing.assert_close(model(z, lam, image_mask=shared), model(z, lam, image_mask=shared.expand(2, 5)))
+    with pytest.raises(ValueError, match=r"image_mask must be a bool tensor of shape \(B, T\)"):
+        model(z, lam, image_mask=torch.zeros(3, 5, dtype=torch.bool))
+
+
 def test_compiles_without_graph_breaks():
     m = make(num_classes=2)
     z, lam = video(T=3, H=8, W=8)
@@ -314,6 +323,7 @@ def test_compiles_without_graph_breaks():
     with torch.no_grad():
         expect = m(z, lam, class_label=label, image_mask=mask)
         torch.testing.assert_close(compiled(z, lam, class_label=label, image_mask=mask), expect)
+        torch.testing.assert_close(compiled(z, lam, class_label=label, image_mask=mask[:1]), expect)
 
 
 # ---------------------------------------------------------------------------- presets and training

@@ -221,7 +221,10 @@ class Trainer:
         x = batch["video"].to(self.device, non_blocking=True)
         cond: dict[str, Any] = {}
         if batch.get("image_mask") is not None:
-            cond["image_mask"] = batch["image_mask"].to(self.device)
+            mask = batch["image_mask"]
+            if bool((mask == mask[:1]).all()):  # (checked on the CPU) every clip has its images at the same frames:
+                mask = mask[:1]  # one (1, T) mask, broadcast by temporal attention instead of copied per position
+            cond["image_mask"] = mask.to(self.device)
         drop = torch.rand(x.shape[0], generator=gen) < self.cfg.cond_drop_prob
         if self.cfg.condition == "class":
             cond["class_label"] = batch["label"].masked_fill(drop, -1).to(self.device)

@@ -128,7 +128,8 @@ class TemporalAttention(_FrameAttention):
 
     ``(B*T, C, H, W) -> (B*T, C, H, W)``, residual, zero-initialised output projection.
     ``image_mask`` ``(B, T)`` bool or None; with a mask the attention matrix is the identity
-    for image frames.
+    for image frames. A ``(1, T)`` mask applies to every clip and is broadcast (no per-position
+    copy of the ``(heads, T, T)`` mask); ``UNet3D`` passes one when all clips share it.
     """
 
     def __init__(self, channels: int, head_dim: int = 64, groups: int = 32, max_distance: int = 32):
@@ -152,8 +153,9 @@ class TemporalAttention(_FrameAttention):
         qkv = self.qkv(tokens).view(B * P, T, 3, h, d).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # each (B*H*W, heads, T, d)
         mask = self.attn_bias(B, T, image_mask, x.device, q.dtype)
-        if image_mask is not None:  # one mask per example, shared by its H*W positions
+        if image_mask is not None and image_mask.shape[0] > 1:  # one mask per example, for each of its H*W positions
             mask = mask[:, None].expand(B, P, h, T, T).reshape(B * P, h, T, T)
+        # else (1, heads, T, T): broadcast over all B*H*W rows, never copied
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B*H*W, heads, T, d)
         out = self.proj(out.transpose(1, 2).reshape(B, P, T, C))  # (B, H*W, T, C)
         return x + out.permute(0, 2, 3, 1).reshape(N, C, H, W)

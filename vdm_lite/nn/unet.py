@@ -228,7 +228,10 @@ class UNet3D(nn.Module):
             means null for the whole batch).
         text: list of ``B`` captions, ``""`` = null (text models only; ``None`` = all null).
         image_mask: ``(B, T)`` bool, True where a frame is an independent image (joint
-            image-video training): it attends only to itself in temporal attention.
+            image-video training): it attends only to itself in temporal attention. ``(1, T)``
+            applies one mask to every clip, broadcast instead of copied per position (the
+            trainer passes one when the clips share it, as :func:`~vdm_lite.datasets.
+            append_image_frames` makes them).
 
     ``parameterization`` (``"eps"``, ``"v"`` or ``"x"``) tells samplers what it predicts.
     """
@@ -288,9 +291,9 @@ class UNet3D(nn.Module):
         if not isinstance(logsnr, torch.Tensor) or logsnr.shape != (B,):
             raise ValueError(f"logsnr must be a tensor of shape (B,) = ({B},), got {tuple(getattr(logsnr, 'shape', ()))}")
         if image_mask is not None:
-            if not isinstance(image_mask, torch.Tensor) or image_mask.shape != (B, T) or image_mask.dtype != torch.bool:
+            if not isinstance(image_mask, torch.Tensor) or image_mask.shape not in ((B, T), (1, T)) or image_mask.dtype != torch.bool:
                 raise ValueError(
-                    f"image_mask must be a bool tensor of shape (B, T) = ({B}, {T}), got "
+                    f"image_mask must be a bool tensor of shape (B, T) = ({B}, {T}) (or (1, {T}) for all clips), got "
                     f"{tuple(getattr(image_mask, 'shape', ()))} {getattr(image_mask, 'dtype', type(image_mask).__name__)}"
                 )
         if class_label is not None:
