@@ -67,3 +67,64 @@ def test_table6_reproduction_cpu_size(tmp_path):
     assert "| replacement |" in table and "| reconstruction w_r=2 |" in table and "Device:" in table
     assert "Command: `vdm-lite reproduce table6 x`" in table
     assert (tmp_path / "table6.png").exists() and json.loads((tmp_path / "table6.json").read_text())["num_videos"] == 1
+
+
+def test_within_class_spread_closed_form():
+    from vdm_lite.evaluate import within_class_spread
+
+    f = torch.tensor([[0.0, 0.0], [3.0, 4.0], [10.0, 0.0], [10.0, 1.0], [10.0, 3.0], [7.0, 7.0]], dtype=torch.float64)
+    labels = torch.tensor([0, 0, 1, 1, 1, 2])  # class 2 has one sample: skipped
+    # class 0: distance 5; class 1: pairwise distances 1, 3, 2 -> mean 2
+    assert within_class_spread(f, labels) == pytest.approx((5 + 2) / 2)
+    with pytest.raises(ValueError, match="two samples"):
+        within_class_spread(f[:1], labels[:1])
+
+
+def test_real_with_labels_gives_clips_of_each_class():
+    from vdm_lite.evaluate import real_with_labels
+
+    ds = BouncingShapes(8, 32, num_objects=(1, 1))
+    labels = torch.tensor([5, 0, 17, 5])
+    clips = real_with_labels(ds, labels, seed=0)
+    assert clips.shape == (4, 3, 8, 32, 32) and not torch.equal(clips[0], clips[3])
+    assert score_videos(clips, dataset=ds, labels=labels)["class_match"] == 1.0
+
+
+def test_table5_reproduction_cpu_size(tmp_path, capsys):
+    from vdm_lite.cli import main
+
+    argv = ["reproduce", "table5", str(CHECKPOINTS / "shapes-class.safetensors"), "--num=4", "--num-real=8", "--steps=2",
+            "--guidance-weights=0,3", "--out", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 0
+    res = json.loads((tmp_path / "table5.json").read_text())
+    assert list(res["rows"]) == ["w=0", "w=3", "real"] and res["num_videos"] == 4 and res["weights"] == [0.0, 3.0]
+    real = res["rows"]["real"]
+    assert real["class_match"] == 1.0 and real["fd_n_real"] == 8 and real["fd_n_fake"] == 4
+    assert real["spread"] is None  # one video per class: no within-class spread
+    assert 1.0 <= res["rows"]["w=3"]["is_domain"] <= 18.0 and 0.0 <= res["rows"]["w=3"]["coherence"] <= 1.0
+    table = (tmp_path / "table5.md").read_text()
+    assert "| w=3 |" in table and "IS-domain" in table and "Command: `vdm-lite reproduce table5" in table
+    assert (tmp_path / "table5.png").exists() and (tmp_path / "table5_samples.png").exists()
+    assert "vdm-lite reproduce: wrote" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="class-conditional"):
+        main(["reproduce", "table5", str(CHECKPOINTS / "shapes-uncond.safetensors"), "--num=1", "--out", str(tmp_path)])
+
+
+def test_table4_reproduction_cpu_size(tmp_path):
+    from vdm_lite.evaluate import reproduce_joint_training
+
+    kw = dict(image_frames=(0, 2), steps=2, overrides=["log_every=1", "ckpt_every=2"], num=2, num_real=6, sample_steps=2,
+              device="cpu", out_dir=tmp_path, progress=False)  # fmt: skip
+    res = reproduce_joint_training("cpu-smoke", **kw)
+    assert list(res["rows"]) == ["0 image frames", "2 image frames", "real"]
+    for k in (0, 2):
+        row = res["rows"][f"{k} image frames"]
+        assert row["step"] == 2 and row["loss"] is not None and row["fd_n_fake"] == 2
+        cfg = json.loads((tmp_path / "runs" / f"image_frames_{k}" / "config.json").read_text())
+        assert cfg["image_frames"] == k and cfg["steps"] == 2
+    assert (tmp_path / "table4.md").exists() and (tmp_path / "table4.png").exists()
+    ckpt = tmp_path / "runs" / "image_frames_2" / "checkpoint.pt"
+    stamp = ckpt.stat().st_mtime_ns
+    again = reproduce_joint_training("cpu-smoke", **kw)  # finished runs are reused, not retrained
+    assert ckpt.stat().st_mtime_ns == stamp
+    assert again["rows"]["2 image frames"]["fd_domain"] == pytest.approx(res["rows"]["2 image frames"]["fd_domain"])

@@ -9,6 +9,9 @@
     vdm-lite export runs/cpu-small data/checkpoints/x.safetensors   # fp16 weights to share
     vdm-lite evaluate runs/cpu-small --num=16                         # world-rule scores (+ FVD with --i3d)
     vdm-lite reproduce table6 data/checkpoints/shapes-lowres.safetensors   # replacement vs eq. (7)
+    vdm-lite reproduce table5 data/checkpoints/shapes-class.safetensors    # guidance weights 0/1/2/5
+    vdm-lite reproduce table4 --train-steps=1000                           # 0/4/8 image frames
+    vdm-lite train-domain --steps=2500                    # the world's video network (domain FD / IS)
     vdm-lite presets                                      # the training presets
 
 Multi-GPU: ``torchrun --nproc_per_node=8 -m vdm_lite.cli train --preset=ucf101 data_root=...``.
@@ -141,17 +144,43 @@ def cmd_evaluate(args, extra) -> int:
 
 
 def cmd_reproduce(args, extra) -> int:
-    from .evaluate import reproduce_extension
+    from . import evaluate as ev
+
+    if extra and args.table != "table4":
+        raise SystemExit(f"vdm-lite reproduce: unrecognized arguments {extra}")
+    if args.table != "table4" and not args.checkpoint:
+        raise SystemExit(f"vdm-lite reproduce {args.table}: give the checkpoint to evaluate")
+    out = Path(args.out or f"runs/reproduce/{args.table}")
+    command = "vdm-lite " + " ".join(args.argv)
+    common = dict(sampler=args.sampler, seed=args.seed, device=args.device, out_dir=out, command=command)
+    if args.table == "table6":
+        weights = [float(w) for w in args.recon_weights.split(",")]
+        res = ev.reproduce_extension(args.checkpoint, num=args.num or 8, total_frames=args.total_frames, recon_weights=weights,
+                                     steps=args.steps, **common)  # fmt: skip
+    elif args.table == "table5":
+        weights = [float(w) for w in args.guidance_weights.split(",")]
+        res = ev.reproduce_guidance(args.checkpoint, weights=weights, num=args.num or 36, num_real=args.num_real,
+                                    steps=args.steps, domain_net=args.domain_net, **common)  # fmt: skip
+    else:
+        common.pop("sampler")
+        frames = [int(k) for k in args.image_frames.split(",")]
+        res = ev.reproduce_joint_training(args.preset, image_frames=frames, steps=args.train_steps, overrides=_split_overrides(extra),
+                                          num=args.num or 32, num_real=args.num_real, sample_steps=args.steps,
+                                          domain_net=args.domain_net, **common)  # fmt: skip
+    name = args.table
+    print((out / f"{name}.md").read_text())
+    print(f"vdm-lite reproduce: wrote {out / (name + '.md')}, {name}.json and {name}.png ({res['num_videos']} videos per row)")
+    return 0
+
+
+def cmd_train_domain(args, extra) -> int:
+    from .metrics.domain import SHIPPED_SHAPES_NET, _main_train
 
     if extra:
-        raise SystemExit(f"vdm-lite reproduce: unrecognized arguments {extra}")
-    out = Path(args.out or f"runs/reproduce/{args.table}")
-    weights = [float(w) for w in args.recon_weights.split(",")]
-    res = reproduce_extension(args.checkpoint, num=args.num, total_frames=args.total_frames, recon_weights=weights,
-                              sampler=args.sampler, steps=args.steps, seed=args.seed, device=args.device, out_dir=out,
-                              command="vdm-lite " + " ".join(args.argv))  # fmt: skip
-    print((out / "table6.md").read_text())
-    print(f"vdm-lite reproduce: wrote {out / 'table6.md'}, table6.json and table6.png ({res['num_videos']} videos per row)")
+        raise SystemExit(f"vdm-lite train-domain: unrecognized arguments {extra}")
+    out = Path(args.out or SHIPPED_SHAPES_NET)
+    meta = _main_train(args.steps, args.batch_size, args.seed, out, command="vdm-lite " + " ".join(args.argv))
+    print(f"vdm-lite train-domain: wrote {out}; held-out scores {meta['held_out']}")
     return 0
 
 
@@ -236,18 +265,36 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default=None)
     ev.set_defaults(func=cmd_evaluate)
 
-    rp = sub.add_parser("reproduce", help="reproduce a table of the paper at small scale on the built-in world")
-    rp.add_argument("table", choices=["table6"], help="table6: extension with replacement vs reconstruction guidance (and Figure 4)")
-    rp.add_argument("checkpoint", help="an unconditional model of the built-in world (run dir or .safetensors)")
-    rp.add_argument("--num", type=int, default=8, help="videos per method (default 8)")
-    rp.add_argument("--total-frames", type=int, default=None, help="extended length (default 4 blocks)")
-    rp.add_argument("--recon-weights", default="5,20", help="comma-separated w_r values (default 5,20)")
+    rp = sub.add_parser("reproduce", help="reproduce a table of the paper at small scale on the built-in world",
+                        description="table4: joint training with 0/4/8 image frames (trains three models; config overrides as key=value); "
+                                    "table5: classifier-free guidance weights on a class-conditional model; "
+                                    "table6: extension with replacement vs reconstruction guidance (and Figure 4).")  # fmt: skip
+    rp.add_argument("table", choices=["table4", "table5", "table6"])
+    rp.add_argument("checkpoint", nargs="?", default=None,
+                    help="table5: a class-conditional model; table6: an unconditional one (run dir or .safetensors)")
+    rp.add_argument("--num", type=int, default=None, help="videos per row (default: table4 32, table5 36, table6 8)")
+    rp.add_argument("--num-real", type=int, default=512, help="table4/5: real clips of the FD-domain reference (default 512)")
+    rp.add_argument("--steps", type=int, default=64, help="sampler steps (default 64)")
     rp.add_argument("--sampler", choices=["ancestral", "pc"], default="ancestral")
-    rp.add_argument("--steps", type=int, default=64)
     rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--domain-net", default=None, help="table4/5: ShapesNet weights (default: the shipped ones)")
+    rp.add_argument("--total-frames", type=int, default=None, help="table6: extended length (default 4 blocks)")
+    rp.add_argument("--recon-weights", default="5,20", help="table6: comma-separated w_r values (default 5,20)")
+    rp.add_argument("--guidance-weights", default="0,1,2,5", help="table5: comma-separated w values (default 0,1,2,5)")
+    rp.add_argument("--preset", default="cpu-lowres", help="table4: the training preset (default cpu-lowres)")
+    rp.add_argument("--train-steps", type=int, default=1000, help="table4: training steps per model (default 1000)")
+    rp.add_argument("--image-frames", default="0,4,8", help="table4: comma-separated image frames per clip (default 0,4,8)")
     rp.add_argument("--out", default=None, help="output folder (default runs/reproduce/TABLE)")
     rp.add_argument("--device", default=None)
     rp.set_defaults(func=cmd_reproduce)
+
+    td = sub.add_parser("train-domain", help="train ShapesNet, the built-in world's video network of the domain FD and IS",
+                        description="Train vdm_lite.metrics.domain.ShapesNet on fresh clips of the built-in world and save it (default: the weights shipped in the package).")  # fmt: skip
+    td.add_argument("--steps", type=int, default=2500)
+    td.add_argument("--batch-size", type=int, default=32)
+    td.add_argument("--seed", type=int, default=0)
+    td.add_argument("--out", default=None, help="output .safetensors (default: vdm_lite/metrics/shapes_net.safetensors)")
+    td.set_defaults(func=cmd_train_domain)
 
     pr = sub.add_parser("presets", help="list the training presets")
     pr.set_defaults(func=cmd_presets)

@@ -23,7 +23,8 @@ import torch
 
 from .utils import cpu_name
 
-__all__ = ["VIDEO_SUFFIXES", "load_videos", "score_videos", "evaluate", "reproduce_extension", "write_report"]
+__all__ = ["VIDEO_SUFFIXES", "load_videos", "score_videos", "evaluate", "reproduce_extension", "reproduce_guidance",
+           "reproduce_joint_training", "real_with_labels", "within_class_spread", "write_report"]
 
 VIDEO_SUFFIXES = (".gif", ".mp4", ".webm", ".avi", ".mov", ".mkv")
 SUMMARY_KEYS = ("count_stability", "color_consistency", "shape_consistency", "accel", "position_ratio",
@@ -237,37 +238,317 @@ def _fmt(v) -> str:
     return "n/a" if v is None else f"{v:.2f}"
 
 
+def _table_lines(title: str, intro: list[str], columns, rows: dict, result: dict, extra_cols=("seconds",)) -> list[str]:
+    """A markdown table (one row per entry of ``rows``), the device line and the command."""
+    env = result["environment"]
+    lines = [f"# {title}", "", *intro, "",
+             "| | " + " | ".join(label for _, label in columns) + "".join(f" | {c}" for c in extra_cols) + " |",
+             "|---|" + "---|" * (len(columns) + len(extra_cols))]  # fmt: skip
+    for name, row in rows.items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(row.get(k)) for k, _ in columns)
+                     + "".join(f" | {row.get(c, '')}" for c in extra_cols) + " |")  # fmt: skip
+    lines += ["", f"Device: {env['device']}; torch {env['torch']}, python {env['python']}, vdm_lite {env['vdm_lite']}."]
+    if result.get("command"):
+        lines += ["", f"Command: `{result['command']}`"]
+    return lines + [""]
+
+
+def _write_table(out: Path, name: str, title: str, intro: list[str], columns, result: dict, extra_cols=("seconds",)) -> None:
+    """``out/name.json`` (the result without per-video lists) and ``out/name.md`` (the table)."""
+    out.mkdir(parents=True, exist_ok=True)
+    slim = {**result, "rows": {k: {kk: vv for kk, vv in v.items() if kk != "per_video"} for k, v in result["rows"].items()}}
+    (out / f"{name}.json").write_text(json.dumps(slim, indent=2) + "\n")
+    (out / f"{name}.md").write_text("\n".join(_table_lines(title, intro, columns, result["rows"], result, extra_cols)))
+
+
 def _write_table6(result: dict, videos: dict, truth: torch.Tensor, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     from .viz import frame_grid
 
-    out.mkdir(parents=True, exist_ok=True)
-    slim = {**result, "rows": {k: {kk: vv for kk, vv in v.items() if kk != "per_video"} for k, v in result["rows"].items()}}
-    (out / "table6.json").write_text(json.dumps(slim, indent=2) + "\n")
-    env = result["environment"]
-    lines = [
-        "# Table 6 / Figure 4 at small scale: replacement vs reconstruction guidance",
-        "",
+    intro = [
         f"{result['num_videos']} real first blocks of {result['block_frames']} frames extended to {result['total_frames']} frames "
         f"({result['context_frames']} frames carried between blocks; block boundaries at {result['boundaries']}); "
         f"model `{result['source']}` (step {result['step']}); {result['sampler']} sampler, {result['steps']} steps, seed {result['seed']}.",
         "Jump ratios compare the change across a block boundary with the typical change between consecutive frames "
         "(~1: seamless, >> 1: the video jumps). Consistency and count stability: 1 is perfect.",
-        "",
-        "| method | " + " | ".join(label for _, label in TABLE6_COLUMNS) + " | seconds |",
-        "|---|" + "---|" * (len(TABLE6_COLUMNS) + 1),
     ]
-    for name, row in result["rows"].items():
-        lines.append(f"| {name} | " + " | ".join(_fmt(row.get(k)) for k, _ in TABLE6_COLUMNS) + f" | {row.get('seconds', '')} |")
-    lines += ["", f"Device: {env['device']}; torch {env['torch']}, python {env['python']}, vdm_lite {env['vdm_lite']}."]
-    if result.get("command"):
-        lines += ["", f"Command: `{result['command']}`"]
-    lines.append("")
-    (out / "table6.md").write_text("\n".join(lines))
+    _write_table(out, "table6", "Table 6 / Figure 4 at small scale: replacement vs reconstruction guidance", intro,
+                 TABLE6_COLUMNS, result)  # fmt: skip
     names = list(videos)
     show = list(range(0, result["total_frames"], max(1, result["total_frames"] // 16)))
     rows = torch.cat([truth[:1]] + [videos[n][:1] for n in names])
     fig = frame_grid(rows, frames=show, titles=["real"] + names, cell=0.45)
     fig.savefig(out / "table6.png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------ Table 5: guidance weights
+TABLE5_COLUMNS = (("class_match", "class match"), ("shape_match", "shape match"), ("color_match", "color match"),
+                  ("is_domain", "IS-domain"), ("coherence", "coherence"), ("fd_domain", "FD-domain"),
+                  ("spread", "within-class spread"))  # fmt: skip
+
+
+def real_with_labels(dataset: Any, labels: torch.Tensor, seed: int = 0, batch: int = 256) -> torch.Tensor:
+    """Real clips ``(len(labels), 3, T, H, W)`` of the built-in world whose class is ``labels[i]``
+    (drawn from fresh batches of ``dataset`` until every label is covered)."""
+    labels = torch.as_tensor(labels).long().view(-1)
+    pools: dict[int, list[torch.Tensor]] = {}
+    need = {int(k): int((labels == k).sum()) for k in labels.unique()}
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(200):
+        b = dataset.generate_batch(batch, g)
+        for v, y in zip(b["video"], b["label"].tolist()):
+            if y in need and len(pools.setdefault(y, [])) < need[y]:
+                pools[y].append(v)
+        if all(len(pools.get(k, [])) >= n for k, n in need.items()):
+            break
+    else:
+        raise RuntimeError("could not draw real clips for every label")
+    taken = {k: iter(v) for k, v in pools.items()}
+    return torch.stack([next(taken[int(y)]) for y in labels])
+
+
+def within_class_spread(features: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean over classes of the mean pairwise distance between the ``features (N, D)`` of the
+    samples of one class (classes with one sample are skipped): a diversity score, 0 when
+    every sample of a class is the same video."""
+    labels = torch.as_tensor(labels).view(-1)
+    vals = []
+    for k in labels.unique():
+        f = features[labels == k]
+        if len(f) > 1:
+            d = torch.cdist(f, f)
+            vals.append(d.sum() / (len(f) * (len(f) - 1)))
+    if not vals:
+        raise ValueError("within-class spread needs at least two samples of some class")
+    return float(torch.stack(vals).mean())
+
+
+def _domain_row(videos: torch.Tensor, labels: torch.Tensor | None, dataset: Any, net: Any, real_stats: tuple,
+                boundaries: Sequence[int] | None = None) -> dict:
+    """World-rule scores plus the ShapesNet scores of ``videos``: FD-domain against
+    ``real_stats``, IS-domain, coherence and (with labels) within-class spread."""
+    from .metrics import domain_features, frechet_from_features, gaussian_stats, inception_score
+    from .metrics.domain import coherence
+
+    row = score_videos(videos, dataset=dataset, labels=labels, boundaries=boundaries)
+    feats = domain_features(videos, net, progress=False)
+    fd = frechet_from_features(real_stats, gaussian_stats(feats), name="FD-domain")
+    row.update(fd_domain=fd.value, fd_n_real=fd.n_real, fd_n_fake=fd.n_fake,
+               is_domain=inception_score(net.logits(videos.float())).value,
+               coherence=float(coherence(videos, net, progress=False).mean()))  # fmt: skip
+    if labels is not None:
+        several = torch.as_tensor(labels).view(-1).unique(return_counts=True)[1].max() > 1
+        row["spread"] = within_class_spread(feats, labels) if several else None
+    return row
+
+
+def _real_stats(dataset: Any, n: int, seed: int, net: Any, frames: int | None = None) -> tuple:
+    from .metrics import domain_features, gaussian_stats
+
+    real = dataset.generate_batch(n, seed)["video"]
+    if frames is not None:
+        real = real[:, :, :frames]
+    return gaussian_stats(domain_features(real, net, progress=False))
+
+
+def reproduce_guidance(
+    path: str | Path,
+    *,
+    weights: Sequence[float] = (0.0, 1.0, 2.0, 5.0),
+    num: int = 36,
+    num_real: int = 512,
+    sampler: str = "ancestral",
+    steps: int = 64,
+    seed: int = 0,
+    domain_net: str | Path | None = None,
+    device: str | torch.device | None = None,
+    out_dir: str | Path | None = None,
+    progress: bool | None = None,
+    command: str | None = None,
+) -> dict:
+    """Table 5 at small scale: a class-conditional model of the built-in world sampled with
+    classifier-free guidance, eq. (6), at each of ``weights`` (``num`` videos, labels ``0, 1,
+    ..., K-1`` repeated; same seed for every weight). Fidelity-like scores: class/shape/color
+    match (read from pixels), IS-domain and coherence (:class:`~vdm_lite.metrics.domain.
+    ShapesNet`); diversity-like: within-class spread of ShapesNet features; and FD-domain
+    against ``num_real`` real clips. Real clips with the same labels are scored as a reference.
+    Writes ``table5.md``, ``table5.json``, ``table5.png`` to ``out_dir`` when given."""
+    from .config import build_dataset
+    from .metrics.domain import load_shapes_net
+    from .sampling import load_model, sample_videos
+
+    model, cfg, step = load_model(path, device=device)
+    if cfg.condition != "class":
+        raise ValueError(f"Table 5 needs a class-conditional model; {path} is conditioned on {cfg.condition!r}")
+    dataset = build_dataset(cfg)
+    net = load_shapes_net(domain_net)
+    labels = torch.arange(num) % cfg.model.num_classes
+    real_stats = _real_stats(dataset, num_real, seed + 1, net)
+    rows, videos = {}, {}
+    for w in weights:
+        t0 = time.perf_counter()
+        v, _ = sample_videos(model, cfg, num, sampler=sampler, steps=steps, seed=seed, class_label=labels,
+                             guidance_weight=float(w), progress=progress)  # fmt: skip
+        videos[f"w={w:g}"] = v
+        rows[f"w={w:g}"] = {**_domain_row(v, labels, dataset, net, real_stats), "seconds": round(time.perf_counter() - t0, 1)}
+    real = real_with_labels(dataset, labels, seed + 2)
+    rows["real"] = _domain_row(real, labels, dataset, net, real_stats)
+    result = {"source": str(path), "step": step, "num_videos": num, "num_real": num_real, "weights": list(weights),
+              "sampler": sampler, "steps": steps, "seed": seed, "domain_net": str(domain_net or "shipped"),
+              "rows": rows, "environment": _environment(), "command": command}  # fmt: skip
+    if out_dir is not None:
+        _write_table5(result, videos, real, Path(out_dir))
+    return result
+
+
+def _metric_plot(ax, xs, rows: dict, keys, xlabel: str, ref: dict | None = None) -> None:
+    for k, label in keys:
+        ys = [rows[x].get(k) for x in rows if x != "real"]
+        line, = ax.plot(xs, [float("nan") if y is None else y for y in ys], "o-", label=label)
+        if ref is not None and ref.get(k) is not None:
+            ax.axhline(ref[k], color=line.get_color(), ls=":", lw=1)
+    ax.set_xlabel(xlabel)
+    ax.legend(fontsize=7)
+
+
+def _write_table5(result: dict, videos: dict, real: torch.Tensor, out: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from .viz import frame_grid
+
+    intro = [
+        f"{result['num_videos']} videos per guidance weight (classes 0, 1, ... repeated), model `{result['source']}` "
+        f"(step {result['step']}); {result['sampler']} sampler, {result['steps']} steps, seed {result['seed']}. "
+        f"FD-domain against {result['num_real']} real clips, in the features of ShapesNet ({result['domain_net']}).",
+        "Fidelity-like (higher is better): class/shape/color match, IS-domain (at most 18), coherence. Diversity-like: "
+        "within-class spread (distance between samples of one class in ShapesNet features). The `real` row scores real "
+        "clips with the same labels (its FD-domain is the floor set by the sample count).",
+    ]
+    _write_table(out, "table5", "Table 5 at small scale: classifier-free guidance weight", intro, TABLE5_COLUMNS, result)
+    rows, ws = result["rows"], result["weights"]
+    fig, axes = plt.subplots(1, 3, figsize=(10, 2.8))
+    _metric_plot(axes[0], ws, rows, [("class_match", "class match"), ("shape_match", "shape match"), ("coherence", "coherence")],
+                 "guidance weight w", rows["real"])  # fmt: skip
+    axes[0].set_title("fidelity (real: dotted)", fontsize=9)
+    _metric_plot(axes[1], ws, rows, [("is_domain", "IS-domain"), ("fd_domain", "FD-domain")], "guidance weight w", rows["real"])
+    axes[1].set_title("IS-domain and FD-domain", fontsize=9)
+    _metric_plot(axes[2], ws, rows, [("spread", "within-class spread")], "guidance weight w", rows["real"])
+    axes[2].set_title("diversity", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out / "table5.png", dpi=90)
+    plt.close(fig)
+    k = min(6, real.shape[0])
+    grid = torch.cat([real[:k]] + [v[:k] for v in videos.values()])
+    titles = [f"real {i}" for i in range(k)] + [f"{name} {i}" for name in videos for i in range(k)]
+    fig = frame_grid(grid, frames=[0, real.shape[2] // 2, real.shape[2] - 1], titles=titles, cell=0.5)
+    fig.savefig(out / "table5_samples.png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------ Table 4: joint training
+TABLE4_COLUMNS = (("fd_domain", "FD-domain"), ("coherence", "coherence"), ("count_stability", "count stability"),
+                  ("color_consistency", "color consistency"), ("shape_consistency", "shape consistency"),
+                  ("accel", "accel (px/frame^2)"), ("loss", "final loss (mean of last 8 logs)"))  # fmt: skip
+
+
+def _final_loss(run_dir: Path, last: int = 8) -> float | None:
+    import csv
+
+    path = run_dir / "log.csv"
+    if not path.exists():
+        return None
+    with path.open() as f:
+        losses = [float(r["loss"]) for r in csv.DictReader(f) if r.get("loss")]
+    return sum(losses[-last:]) / len(losses[-last:]) if losses else None
+
+
+def reproduce_joint_training(
+    preset: str = "cpu-lowres",
+    *,
+    image_frames: Sequence[int] = (0, 4, 8),
+    steps: int = 1000,
+    overrides: Sequence[str] = (),
+    num: int = 32,
+    num_real: int = 512,
+    sample_steps: int = 64,
+    seed: int = 0,
+    domain_net: str | Path | None = None,
+    device: str | torch.device | None = None,
+    out_dir: str | Path = "runs/reproduce/table4",
+    progress: bool | None = None,
+    command: str | None = None,
+) -> dict:
+    """Table 4 at small scale: the same model trained from the same seed for ``steps`` steps
+    on the same video batches, with ``k`` extra independent image frames per clip for each
+    ``k`` of ``image_frames`` (joint training, Section 3); then ``num`` unconditional samples of
+    each scored: FD-domain against ``num_real`` real clips, ShapesNet coherence and the world's
+    rules. Runs live in ``out_dir/runs/image_frames_K``: a finished run is reused, an
+    interrupted one resumed. Writes ``table4.md``, ``table4.json``, ``table4.png``."""
+    from .config import build_dataset, get_preset
+    from .metrics.domain import load_shapes_net
+    from .overrides import apply_overrides
+    from .sampling import load_model, sample_videos
+    from .train import Trainer
+
+    out = Path(out_dir)
+    net = load_shapes_net(domain_net)
+    rows, videos, real_stats, dataset = {}, {}, None, None
+    for k in image_frames:
+        cfg = apply_overrides(get_preset(preset), [*overrides, f"steps={steps}", f"image_frames={k}", "sample_every=-1"])
+        run = out / "runs" / f"image_frames_{k}"
+        t0 = time.perf_counter()
+        if not (run / "checkpoint.pt").exists() or load_model(run, device="cpu")[2] < steps:
+            trainer = Trainer(cfg, run_dir=run, resume=(run / "checkpoint.pt").exists(), device=device)
+            trainer.train()
+            del trainer
+        train_s = time.perf_counter() - t0
+        model, cfg, step = load_model(run, device=device)
+        if dataset is None:
+            dataset = build_dataset(cfg)
+            real_stats = _real_stats(dataset, num_real, seed + 1, net)
+        t0 = time.perf_counter()
+        v, _ = sample_videos(model, cfg, num, steps=sample_steps, seed=seed, progress=progress)
+        videos[f"{k} image frames"] = v
+        rows[f"{k} image frames"] = {**_domain_row(v, None, dataset, net, real_stats), "loss": _final_loss(run),
+                                     "step": step, "train_seconds": round(train_s), "sample_seconds": round(time.perf_counter() - t0)}  # fmt: skip
+    rows["real"] = _domain_row(dataset.generate_batch(num, seed + 2)["video"], None, dataset, net, real_stats)
+    result = {"preset": preset, "overrides": list(overrides), "steps": steps, "image_frames": list(image_frames),
+              "num_videos": num, "num_real": num_real, "sample_steps": sample_steps, "seed": seed,
+              "domain_net": str(domain_net or "shipped"), "rows": rows, "environment": _environment(), "command": command}  # fmt: skip
+    _write_table4(result, videos, out)
+    return result
+
+
+def _write_table4(result: dict, videos: dict, out: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from .viz import frame_grid
+
+    intro = [
+        f"Preset `{result['preset']}`{' with ' + ' '.join(result['overrides']) if result['overrides'] else ''}, trained "
+        f"{result['steps']} steps from the same seed for each number of independent image frames appended to every clip "
+        f"(the video frames of each batch are the same); {result['num_videos']} unconditional samples each "
+        f"({result['sample_steps']} sampler steps), FD-domain against {result['num_real']} real clips in ShapesNet "
+        f"features ({result['domain_net']}).",
+        "Lower FD-domain and acceleration are better; coherence, count stability and consistency: 1 is perfect. "
+        "The `real` row scores real clips (its FD-domain is the floor set by the sample count).",
+    ]
+    _write_table(out, "table4", "Table 4 at small scale: joint image-video training", intro, TABLE4_COLUMNS, result,
+                 extra_cols=("train_seconds",))  # fmt: skip
+    rows, ks = result["rows"], result["image_frames"]
+    fig, axes = plt.subplots(1, 2, figsize=(7, 2.8))
+    _metric_plot(axes[0], ks, rows, [("fd_domain", "FD-domain")], "image frames per clip", rows["real"])
+    _metric_plot(axes[1], ks, rows, [("coherence", "coherence"), ("color_consistency", "color consistency"),
+                                     ("shape_consistency", "shape consistency")], "image frames per clip", rows["real"])  # fmt: skip
+    for ax in axes:
+        ax.set_xticks(ks)
+    fig.tight_layout()
+    fig.savefig(out / "table4.png", dpi=90)
+    plt.close(fig)
+    grid = torch.cat([v[:2] for v in videos.values()])
+    titles = [f"{name} #{i}" for name in videos for i in range(2)]
+    fig = frame_grid(grid, titles=titles, max_frames=8, cell=0.5)
+    fig.savefig(out / "table4_samples.png", dpi=90, bbox_inches="tight")
     plt.close(fig)

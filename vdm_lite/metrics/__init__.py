@@ -7,6 +7,8 @@ metrics of the built-in world, read from pixels.
 * :mod:`~vdm_lite.metrics.inception` -- the FID InceptionV3 (features and logits)
 * :mod:`~vdm_lite.metrics.frames`    -- FID / IS of frames, ``"avg"`` or ``"first"`` (Tables 4-6)
 * :mod:`~vdm_lite.metrics.weights`   -- local weights files, checked key by key
+* :mod:`~vdm_lite.metrics.domain`    -- ShapesNet, the built-in world's own video network
+  (trained in-project, shipped): domain FD (the world's FVD), domain IS, coherence
 * :mod:`~vdm_lite.metrics.world`     -- objects of the built-in world detected and tracked from
   pixels: count stability, color/shape consistency, constant-velocity motion with bounces,
   continuity across block boundaries, class and caption match
@@ -17,6 +19,7 @@ feature network of your own into :func:`fvd`, :func:`frame_fid` and
 :func:`frame_inception_score`.
 """
 
+from .domain import ShapesNet, coherence, domain_fd, domain_features, domain_is, load_shapes_net
 from .features import extract_features
 from .frames import ISResult, frame_features, frame_fid, frame_inception_score, inception_score, select_frames
 from .frechet import FrechetResult, frechet_distance, frechet_from_features, gaussian_stats, trace_sqrt_product
@@ -56,6 +59,12 @@ __all__ = [
     "frame_inception_score",
     "WeightsMismatch",
     "read_state_dict",
+    "ShapesNet",
+    "load_shapes_net",
+    "domain_features",
+    "domain_fd",
+    "domain_is",
+    "coherence",
     "detect_objects",
     "track_objects",
     "world_scores",
