@@ -24,7 +24,7 @@ import torch
 from .utils import cpu_name
 
 __all__ = ["VIDEO_SUFFIXES", "load_videos", "score_videos", "evaluate", "reproduce_extension", "reproduce_guidance",
-           "reproduce_joint_training", "real_with_labels", "within_class_spread", "write_report"]
+           "reproduce_joint_training", "real_with_labels", "within_class_spread", "plot_table5", "write_report"]
 
 VIDEO_SUFFIXES = (".gif", ".mp4", ".webm", ".avi", ".mov", ".mkv")
 SUMMARY_KEYS = ("count_stability", "color_consistency", "shape_consistency", "accel", "position_ratio",
@@ -413,6 +413,25 @@ def _metric_plot(ax, xs, rows: dict, keys, xlabel: str, ref: dict | None = None)
     ax.legend(fontsize=7)
 
 
+def plot_table5(result: dict, path: str | Path) -> None:
+    """The Table 5 plot from a result (or its ``table5.json``): fidelity-like scores, IS-domain,
+    FD-domain and within-class spread against the guidance weight; the real clips dotted."""
+    import matplotlib.pyplot as plt
+
+    rows, ws = result["rows"], result["weights"]
+    fig, axes = plt.subplots(1, 4, figsize=(12, 2.8))
+    panels = [([("class_match", "class match"), ("shape_match", "shape match"), ("coherence", "coherence")], "fidelity"),
+              ([("is_domain", "IS-domain")], "IS-domain (higher: surer, more varied classes)"),
+              ([("fd_domain", "FD-domain")], "FD-domain to real clips"),
+              ([("spread", "within-class spread")], "diversity")]  # fmt: skip
+    for ax, (keys, title) in zip(axes, panels):
+        _metric_plot(ax, ws, rows, keys, "guidance weight w", rows.get("real"))
+        ax.set_title(title + " (real: dotted)", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def _write_table5(result: dict, videos: dict, real: torch.Tensor, out: Path) -> None:
     import matplotlib.pyplot as plt
 
@@ -427,18 +446,7 @@ def _write_table5(result: dict, videos: dict, real: torch.Tensor, out: Path) -> 
         "clips with the same labels (its FD-domain is the floor set by the sample count).",
     ]
     _write_table(out, "table5", "Table 5 at small scale: classifier-free guidance weight", intro, TABLE5_COLUMNS, result)
-    rows, ws = result["rows"], result["weights"]
-    fig, axes = plt.subplots(1, 3, figsize=(10, 2.8))
-    _metric_plot(axes[0], ws, rows, [("class_match", "class match"), ("shape_match", "shape match"), ("coherence", "coherence")],
-                 "guidance weight w", rows["real"])  # fmt: skip
-    axes[0].set_title("fidelity (real: dotted)", fontsize=9)
-    _metric_plot(axes[1], ws, rows, [("is_domain", "IS-domain"), ("fd_domain", "FD-domain")], "guidance weight w", rows["real"])
-    axes[1].set_title("IS-domain and FD-domain", fontsize=9)
-    _metric_plot(axes[2], ws, rows, [("spread", "within-class spread")], "guidance weight w", rows["real"])
-    axes[2].set_title("diversity", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out / "table5.png", dpi=90)
-    plt.close(fig)
+    plot_table5(result, out / "table5.png")
     k = min(6, real.shape[0])
     grid = torch.cat([real[:k]] + [v[:k] for v in videos.values()])
     titles = [f"real {i}" for i in range(k)] + [f"{name} {i}" for name in videos for i in range(k)]
