@@ -330,14 +330,15 @@ def _domain_row(videos: torch.Tensor, labels: torch.Tensor | None, dataset: Any,
     """World-rule scores plus the ShapesNet scores of ``videos``: FD-domain against
     ``real_stats``, IS-domain, coherence and (with labels) within-class spread."""
     from .metrics import domain_features, frechet_from_features, gaussian_stats, inception_score
-    from .metrics.domain import coherence
 
     row = score_videos(videos, dataset=dataset, labels=labels, boundaries=boundaries)
-    feats = domain_features(videos, net, progress=False)
+    feats = domain_features(videos, net, progress=False)  # the network runs once; its heads read these features
+    with torch.no_grad():
+        heads = net.heads(feats.to(next(net.parameters())))
     fd = frechet_from_features(real_stats, gaussian_stats(feats), name="FD-domain")
     row.update(fd_domain=fd.value, fd_n_real=fd.n_real, fd_n_fake=fd.n_fake,
-               is_domain=inception_score(net.logits(videos.float())).value,
-               coherence=float(coherence(videos, net, progress=False).mean()))  # fmt: skip
+               is_domain=inception_score(heads["class_logits"]).value,
+               coherence=float(torch.sigmoid(heads["coherent_logit"]).mean()))  # fmt: skip
     if labels is not None:
         several = torch.as_tensor(labels).view(-1).unique(return_counts=True)[1].max() > 1
         row["spread"] = within_class_spread(feats, labels) if several else None

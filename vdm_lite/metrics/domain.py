@@ -119,29 +119,27 @@ class ShapesNet(nn.Module):
         pooled = torch.cat([x.mean(dim=(2, 3, 4)), x.amax(dim=(2, 3, 4))], dim=1)
         return self.project(pooled)
 
-    def logits(self, videos: torch.Tensor) -> torch.Tensor:
-        """Class logits ``(B, num_classes)`` (the domain IS's classifier)."""
-        return self.class_head(F.silu(self.features(videos)))
-
-    def forward(self, videos: torch.Tensor) -> dict[str, torch.Tensor]:
-        f = self.features(videos)
-        h = F.silu(f)
+    def heads(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The four heads on features ``(B, D)`` from :meth:`features` (so a caller that already
+        has the features does not run the network again)."""
+        h = F.silu(features)
         return {
-            "features": f,
             "class_logits": self.class_head(h),
             "count_logits": self.count_head(h),
             "velocity": self.velocity_head(h),
             "coherent_logit": self.coherent_head(h).squeeze(1),
         }
 
+    def logits(self, videos: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(B, num_classes)`` (the domain IS's classifier)."""
+        return self.heads(self.features(videos))["class_logits"]
+
+    def forward(self, videos: torch.Tensor) -> dict[str, torch.Tensor]:
+        f = self.features(videos)
+        return {"features": f, **self.heads(f)}
+
 
 # ---------------------------------------------------------------------------------- data
-def _world(resolution: int, frames: int):
-    from ..datasets import BouncingShapes
-
-    return BouncingShapes(frames=frames, resolution=resolution, num_objects=(1, MAX_OBJECTS))
-
-
 def domain_batch(n: int, generator: torch.Generator, frames: int = 16, low_res_share: float = 0.3) -> dict:
     """``n`` training clips of the built-in world with exact targets, as :class:`ShapesNet`
     learns from them: half have one object (their ``label`` counts for the class head, the
