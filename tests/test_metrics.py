@@ -322,6 +322,28 @@ def test_fid_avg_and_first_order_as_expected():
     assert frame_features(real, flat, "avg", progress=False).shape == (256, 12)
 
 
+def test_fid_avg_per_frame_against_pooled():
+    """Frames shuffled in time within each video: the pooled set of frames is the same, so
+    FID-avg is 0, while every frame position now holds other frames, so the per-frame reading
+    is not. The per-frame reading is the mean of the single-position FIDs."""
+    g = torch.Generator().manual_seed(0)
+    t = 4
+    real = torch.randn(64, 3, t, 2, 2, generator=g) * 0.3 + torch.arange(t).float().view(1, 1, t, 1, 1)
+    shuffled = real[:, :, torch.tensor([2, 0, 3, 1])]
+    kw = dict(batch_size=16, progress=False)
+    assert frame_fid(real, shuffled, flat, **kw).value < 1e-6
+    per = frame_fid(real, shuffled, flat, "avg_per_frame", **kw)
+    assert per.value > 1.0 and (per.n_real, per.n_fake, per.name) == (64, 64, "FID-avg_per_frame")
+    by_position = [frame_fid(real, shuffled, flat, k, **kw).value for k in range(t)]
+    assert abs(per.value - sum(by_position) / t) < 1e-9
+    assert frame_fid(real, real.clone(), flat, "avg_per_frame", **kw).value < 1e-9
+    assert frame_features(real, flat, "avg_per_frame", progress=False).shape == (64, t, 12)
+    with pytest.raises(ValueError, match="fake ones have 3"):
+        frame_fid(real, shuffled[:, :, :3], flat, "avg_per_frame", **kw)
+    with pytest.raises(ValueError, match="precomputed statistics"):
+        frame_fid(gaussian_stats(frame_features(real, flat, progress=False)), shuffled, flat, "avg_per_frame", **kw)
+
+
 def test_inception_score_limits():
     k = 5
     assert abs(inception_score(torch.zeros(40, k)).value - 1) < 1e-12  # uniform: no information
@@ -347,6 +369,8 @@ def test_frame_inception_score_avg_and_first():
     assert abs(frame_inception_score(videos, classifier, "avg", progress=False).value - t) < 1e-6
     first = frame_inception_score(videos, classifier, "first", progress=False)
     assert abs(first.value - 1) < 1e-6 and first.name == "IS-first" and first.n == b
+    per = frame_inception_score(videos, classifier, "avg_per_frame", progress=False)  # one class per position
+    assert abs(per.value - 1) < 1e-6 and per.name == "IS-avg_per_frame" and per.n == b
 
 
 def test_inception_v3_layout_and_loader(tmp_path):

@@ -5,7 +5,7 @@ metrics of the built-in world, read from pixels.
 * :mod:`~vdm_lite.metrics.features`  -- batched feature extraction (device, no grad, progress bar)
 * :mod:`~vdm_lite.metrics.i3d`       -- the Kinetics-400 I3D and FVD (Tables 2-6)
 * :mod:`~vdm_lite.metrics.inception` -- the FID InceptionV3 (features and logits)
-* :mod:`~vdm_lite.metrics.frames`    -- FID / IS of frames, ``"avg"`` or ``"first"`` (Tables 4-6)
+* :mod:`~vdm_lite.metrics.frames`    -- FID / IS of frames, ``"avg"`` (pooled or ``"avg_per_frame"``) or ``"first"`` (Tables 4-6)
 * :mod:`~vdm_lite.metrics.weights`   -- local weights files, checked key by key
 * :mod:`~vdm_lite.metrics.domain`    -- ShapesNet, the built-in world's own video network
   (trained in-project, shipped): domain FD (the world's FVD), domain IS, coherence

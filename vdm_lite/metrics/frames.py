@@ -6,13 +6,20 @@ Here ``"avg"`` pools every frame of every video into one set of images (``B * T`
 before fitting the Gaussian or the class marginal; ``"first"`` keeps ``B`` images, and an
 integer ``k`` picks frame ``k``.
 
+The paper does not say which of two readings of "averaged over all frames" it used, so both
+are here: ``"avg"`` (pooled, above) and ``"avg_per_frame"``, the mean over frame positions
+``k`` of the score of frame ``k`` alone (``T`` Gaussians of ``B`` images each). They differ
+when frame statistics depend on the position: frames shuffled in time leave the pooled score
+unchanged but move the per-frame one; with few videos the per-frame one also carries a larger
+small-sample bias (each Gaussian sees ``B`` images, not ``B * T``).
+
 The network is pluggable: FID takes any ``features(images (N, 3, H, W) in [-1, 1]) -> (N, D)``
 and IS any ``classifier(images) -> (N, K)`` class logits. The reference choice is the
 InceptionV3 of :mod:`vdm_lite.metrics.inception` (``net.features`` / ``net.logits``), with
 weights from a local file; numbers from other networks are only comparable among themselves.
 
 * :func:`frame_features` -- videos ``(B, C, T, H, W)`` -> per-frame features;
-* :func:`frame_fid` -- FID-avg / FID-first as a :class:`~vdm_lite.metrics.frechet.FrechetResult`;
+* :func:`frame_fid` -- FID-avg / FID-avg_per_frame / FID-first as a :class:`~vdm_lite.metrics.frechet.FrechetResult`;
 * :func:`inception_score` -- ``exp E_x KL(p(y|x) || p(y))`` of logits ``(N, K)``;
 * :func:`frame_inception_score` -- IS-avg / IS-first of videos.
 """
@@ -31,7 +38,7 @@ from .frechet import FrechetResult, Stats, frechet_from_features, gaussian_stats
 __all__ = ["FRAMES", "select_frames", "frame_features", "frame_fid", "ISResult", "inception_score",
            "frame_inception_score"]
 
-FRAMES = ("avg", "first")
+FRAMES = ("avg", "avg_per_frame", "first")
 Frames = Union[str, int]
 ImageFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -47,13 +54,14 @@ def _check_frames(frames: Frames) -> None:
 
 
 def select_frames(videos: torch.Tensor, frames: Frames = "avg") -> torch.Tensor:
-    """Videos ``(B, C, T, H, W)`` -> images: ``(B * T, C, H, W)`` for ``"avg"`` (video-major
-    order), ``(B, C, H, W)`` for ``"first"`` or an integer frame index."""
+    """Videos ``(B, C, T, H, W)`` -> images: ``(B * T, C, H, W)`` for ``"avg"`` and
+    ``"avg_per_frame"`` (video-major order), ``(B, C, H, W)`` for ``"first"`` or an integer
+    frame index."""
     _check_frames(frames)
     if videos.ndim != 5:
         raise ValueError(f"videos must be (B, C, T, H, W), got shape {tuple(videos.shape)}")
     b, c, t, h, w = videos.shape
-    if frames == "avg":
+    if frames in ("avg", "avg_per_frame"):
         return videos.transpose(1, 2).reshape(b * t, c, h, w)
     k = 0 if frames == "first" else frames
     if not -t <= k < t:
@@ -64,24 +72,53 @@ def select_frames(videos: torch.Tensor, frames: Frames = "avg") -> torch.Tensor:
 def frame_features(videos, net: ImageFn, frames: Frames = "avg", *, batch_size: int = 8, device=None,
                    progress: bool | None = None, desc: str | None = None) -> torch.Tensor:
     """Per-frame outputs of ``net`` for videos ``(B, C, T, H, W)`` in [-1, 1] (a tensor or an
-    iterable of batches): ``(B * T, D)`` for ``"avg"``, ``(B, D)`` for ``"first"``; float64,
-    CPU. ``batch_size`` counts videos (each yields ``T`` images for ``"avg"``)."""
+    iterable of batches): ``(B * T, D)`` for ``"avg"``, ``(B, D)`` for ``"first"``, and
+    ``(B, T, D)`` for ``"avg_per_frame"``; float64, CPU. ``batch_size`` counts videos (each
+    yields ``T`` images for ``"avg"``)."""
     _check_frames(frames)
-    return extract_features(net, videos, batch_size=batch_size, device=device, progress=progress,
-                            desc=desc or f"frame features ({_label(frames)})",
-                            transform=lambda v: select_frames(v, frames))
+    lengths = set()
+
+    def transform(v: torch.Tensor) -> torch.Tensor:
+        lengths.add(v.shape[2] if v.ndim == 5 else None)
+        return select_frames(v, frames)
+
+    feats = extract_features(net, videos, batch_size=batch_size, device=device, progress=progress,
+                             desc=desc or f"frame features ({_label(frames)})", transform=transform)
+    if frames != "avg_per_frame":
+        return feats
+    if len(lengths) != 1:
+        raise ValueError(f"frames='avg_per_frame' needs videos of one length, got lengths {sorted(lengths)}")
+    return feats.view(-1, lengths.pop(), feats.shape[-1])
+
+
+def _per_frame_features(x, net: ImageFn, what: str, **kw) -> torch.Tensor:
+    if isinstance(x, tuple):
+        raise ValueError(f"{what}: frames='avg_per_frame' needs the videos (one Gaussian per frame position), "
+                         "not precomputed statistics")
+    return frame_features(x, net, "avg_per_frame", **kw)
 
 
 def frame_fid(real, fake, features: ImageFn, frames: Frames = "avg", *, batch_size: int = 8, device=None,
               progress: bool | None = None) -> FrechetResult:
     """FID between the frames of two sets of videos ``(B, C, T, H, W)`` in [-1, 1].
 
-    ``frames="avg"``: all frames pooled (``FID-avg``); ``"first"``: the first frames
-    (``FID-first``). ``features``: images ``(N, 3, H, W)`` in [-1, 1] -> ``(N, D)``, e.g.
-    ``InceptionV3.from_file(path).features``. ``real``/``fake`` may also be precomputed
-    ``(mu, sigma, n)`` statistics of :func:`frame_features`, with ``n`` counting images.
+    ``frames="avg"``: all frames pooled (``FID-avg``); ``"avg_per_frame"``: the mean over
+    frame positions of the FID of frame ``k`` (its ``n_real``/``n_fake`` count videos, the
+    images behind each position's Gaussian); ``"first"``: the first frames (``FID-first``).
+    ``features``: images ``(N, 3, H, W)`` in [-1, 1] -> ``(N, D)``, e.g.
+    ``InceptionV3.from_file(path).features``. Except for ``"avg_per_frame"``, ``real``/``fake``
+    may also be precomputed ``(mu, sigma, n)`` statistics of :func:`frame_features`, with ``n``
+    counting images.
     """
     _check_frames(frames)
+    if frames == "avg_per_frame":
+        kw = dict(batch_size=batch_size, device=device, progress=progress)
+        r = _per_frame_features(real, features, "real", desc="FID features (real, per frame)", **kw)
+        f = _per_frame_features(fake, features, "fake", desc="FID features (fake, per frame)", **kw)
+        if r.shape[1] != f.shape[1]:
+            raise ValueError(f"real videos have {r.shape[1]} frames but fake ones have {f.shape[1]}")
+        values = [frechet_from_features(r[:, k], f[:, k]).value for k in range(r.shape[1])]
+        return FrechetResult(sum(values) / len(values), r.shape[0], f.shape[0], name="FID-avg_per_frame")
 
     def stats(x, label: str) -> Stats:
         if isinstance(x, tuple):
@@ -144,8 +181,16 @@ def inception_score(logits: torch.Tensor, splits: int = 1, name: str = "IS") -> 
 def frame_inception_score(videos, classifier: ImageFn, frames: Frames = "avg", *, splits: int = 1,
                           batch_size: int = 8, device=None, progress: bool | None = None) -> ISResult:
     """IS of the frames of videos ``(B, C, T, H, W)`` in [-1, 1]: ``"avg"`` pools all frames
-    (``IS-avg``), ``"first"`` uses the first ones (``IS-first``). ``classifier``: images ->
-    ``(N, K)`` logits, e.g. ``InceptionV3.from_file(path).logits``."""
+    (``IS-avg``), ``"avg_per_frame"`` averages the IS of each frame position over positions
+    (its ``std`` is the mean of the positions' split deviations, ``n`` counts videos),
+    ``"first"`` uses the first ones (``IS-first``). ``classifier``: images -> ``(N, K)``
+    logits, e.g. ``InceptionV3.from_file(path).logits``."""
+    if frames == "avg_per_frame":
+        logits = _per_frame_features(videos, classifier, "videos", batch_size=batch_size, device=device,
+                                     progress=progress, desc="IS logits (per frame)")
+        per = [inception_score(logits[:, k], splits) for k in range(logits.shape[1])]
+        return ISResult(sum(r.value for r in per) / len(per), sum(r.std for r in per) / len(per), logits.shape[0],
+                        splits, name="IS-avg_per_frame")
     logits = frame_features(videos, classifier, frames, batch_size=batch_size, device=device, progress=progress,
                             desc=f"IS logits ({_label(frames)})")
     return inception_score(logits, splits, name=f"IS-{_label(frames)}")
