@@ -90,8 +90,11 @@ def test_real_with_labels_gives_clips_of_each_class():
     assert score_videos(clips, dataset=ds, labels=labels)["class_match"] == 1.0
 
 
-def test_table5_reproduction_cpu_size(tmp_path, capsys):
+def test_table5_reproduction_cpu_size(tmp_path, capsys, monkeypatch):
     from vdm_lite.cli import main
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # thread settings are part of the recorded command
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
 
     argv = ["reproduce", "table5", str(CHECKPOINTS / "shapes-class.safetensors"), "--num=4", "--num-real=8", "--steps=2",
             "--guidance-weights=0,3", "--out", str(tmp_path)]  # fmt: skip
@@ -103,7 +106,7 @@ def test_table5_reproduction_cpu_size(tmp_path, capsys):
     assert real["spread"] is None  # one video per class: no within-class spread
     assert 1.0 <= res["rows"]["w=3"]["is_domain"] <= 18.0 and 0.0 <= res["rows"]["w=3"]["coherence"] <= 1.0
     table = (tmp_path / "table5.md").read_text()
-    assert "| w=3 |" in table and "IS-domain" in table and "Command: `vdm-lite reproduce table5" in table
+    assert "| w=3 |" in table and "IS-domain" in table and "Command: `OMP_NUM_THREADS=1 vdm-lite reproduce table5" in table
     assert (tmp_path / "table5.png").exists() and (tmp_path / "table5_samples.png").exists()
     assert "vdm-lite reproduce: wrote" in capsys.readouterr().out
     with pytest.raises(ValueError, match="class-conditional"):

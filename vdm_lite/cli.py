@@ -20,6 +20,7 @@ Multi-GPU: ``torchrun --nproc_per_node=8 -m vdm_lite.cli train --preset=ucf101 d
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -143,6 +144,13 @@ def cmd_evaluate(args, extra) -> int:
     return 0
 
 
+def _command_line(args) -> str:
+    """The command as typed, for the results it writes, with the thread settings that shaped
+    its timings (``OMP_NUM_THREADS=1 vdm-lite ...``) when they are set."""
+    env = [f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if os.environ.get(k)]
+    return " ".join([*env, "vdm-lite", *args.argv])
+
+
 def cmd_reproduce(args, extra) -> int:
     from . import evaluate as ev
 
@@ -151,7 +159,7 @@ def cmd_reproduce(args, extra) -> int:
     if args.table != "table4" and not args.checkpoint:
         raise SystemExit(f"vdm-lite reproduce {args.table}: give the checkpoint to evaluate")
     out = Path(args.out or f"runs/reproduce/{args.table}")
-    command = "vdm-lite " + " ".join(args.argv)
+    command = _command_line(args)
     common = dict(sampler=args.sampler, seed=args.seed, device=args.device, out_dir=out, command=command)
     if args.table == "table6":
         weights = [float(w) for w in args.recon_weights.split(",")]
@@ -179,7 +187,7 @@ def cmd_train_domain(args, extra) -> int:
     if extra:
         raise SystemExit(f"vdm-lite train-domain: unrecognized arguments {extra}")
     out = Path(args.out or SHIPPED_SHAPES_NET)
-    meta = _main_train(args.steps, args.batch_size, args.seed, out, command="vdm-lite " + " ".join(args.argv))
+    meta = _main_train(args.steps, args.batch_size, args.seed, out, command=_command_line(args))
     print(f"vdm-lite train-domain: wrote {out}; held-out scores {meta['held_out']}")
     return 0
 
