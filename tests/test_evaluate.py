@@ -131,3 +131,11 @@ def test_table4_reproduction_cpu_size(tmp_path):
     again = reproduce_joint_training("cpu-smoke", **kw)  # finished runs are reused, not retrained
     assert ckpt.stat().st_mtime_ns == stamp
     assert again["rows"]["2 image frames"]["fd_domain"] == pytest.approx(res["rows"]["2 image frames"]["fd_domain"])
+    two = reproduce_joint_training("cpu-smoke", **{**kw, "sample_seeds": 2})  # seed 0 again, then seed 1
+    row, first = two["rows"]["2 image frames"], res["rows"]["2 image frames"]["fd_domain"]
+    by_seed = [float(x) for x in row["fd_domain_by_seed"].split(" / ")]
+    assert len(by_seed) == 2 and by_seed[0] == pytest.approx(first, abs=0.5)
+    assert row["fd_domain"] == pytest.approx((first + by_seed[1]) / 2, abs=0.5) and row["num_videos"] == 2
+    assert "fd_domain_by_seed" in (tmp_path / "table4.md").read_text() and two["sample_seeds"] == 2
+    with pytest.raises(ValueError, match="sample_seeds"):
+        reproduce_joint_training("cpu-smoke", **{**kw, "sample_seeds": 0})
