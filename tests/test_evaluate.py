@@ -136,6 +136,7 @@ def test_table4_reproduction_cpu_size(tmp_path):
     by_seed = [float(x) for x in row["fd_domain_by_seed"].split(" / ")]
     assert len(by_seed) == 2 and by_seed[0] == pytest.approx(first, abs=0.5)
     assert row["fd_domain"] == pytest.approx((first + by_seed[1]) / 2, abs=0.5) and row["num_videos"] == 2
-    assert "fd_domain_by_seed" in (tmp_path / "table4.md").read_text() and two["sample_seeds"] == 2
+    assert "FD-domain per sample set" in (tmp_path / "table4.md").read_text() and two["sample_seeds"] == 2
+    assert row["train_seconds"] == "reused" and isinstance(res["rows"]["2 image frames"]["train_seconds"], int)
     with pytest.raises(ValueError, match="sample_seeds"):
         reproduce_joint_training("cpu-smoke", **{**kw, "sample_seeds": 0})

@@ -238,11 +238,15 @@ def _fmt(v) -> str:
     return "n/a" if v is None else f"{v:.2f}"
 
 
+EXTRA_LABELS = {"fd_domain_by_seed": "FD-domain per sample set", "shape_by_seed": "shape consistency per sample set",
+                "train_seconds": "training seconds (this run)"}  # fmt: skip
+
+
 def _table_lines(title: str, intro: list[str], columns, rows: dict, result: dict, extra_cols=("seconds",)) -> list[str]:
     """A markdown table (one row per entry of ``rows``), the device line and the command."""
     env = result["environment"]
     lines = [f"# {title}", "", *intro, "",
-             "| | " + " | ".join(label for _, label in columns) + "".join(f" | {c}" for c in extra_cols) + " |",
+             "| | " + " | ".join(label for _, label in columns) + "".join(f" | {EXTRA_LABELS.get(c, c)}" for c in extra_cols) + " |",
              "|---|" + "---|" * (len(columns) + len(extra_cols))]  # fmt: skip
     for name, row in rows.items():
         lines.append(f"| {name} | " + " | ".join(_fmt(row.get(k)) for k, _ in columns)
@@ -515,11 +519,12 @@ def reproduce_joint_training(
         cfg = apply_overrides(get_preset(preset), [*overrides, f"steps={steps}", f"image_frames={k}", "sample_every=-1"])
         run = out / "runs" / f"image_frames_{k}"
         t0 = time.perf_counter()
-        if not (run / "checkpoint.pt").exists() or load_model(run, device="cpu")[2] < steps:
+        trained = not (run / "checkpoint.pt").exists() or load_model(run, device="cpu")[2] < steps
+        if trained:
             trainer = Trainer(cfg, run_dir=run, resume=(run / "checkpoint.pt").exists(), device=device)
             trainer.train()
             del trainer
-        train_s = time.perf_counter() - t0
+        train_s = round(time.perf_counter() - t0) if trained else "reused"
         model, cfg, step = load_model(run, device=device)
         if dataset is None:
             dataset = build_dataset(cfg)
@@ -531,7 +536,7 @@ def reproduce_joint_training(
             videos.setdefault(f"{k} image frames", v)  # the figure shows the first seed's samples
             per_seed.append(_domain_row(v, None, dataset, net, real_stats))
         rows[f"{k} image frames"] = {**_mean_rows(per_seed), "loss": _final_loss(run), "step": step,
-                                     "train_seconds": round(train_s), "sample_seconds": round(time.perf_counter() - t0)}  # fmt: skip
+                                     "train_seconds": train_s, "sample_seconds": round(time.perf_counter() - t0)}  # fmt: skip
     rows["real"] = _domain_row(dataset.generate_batch(num, seed + 2)["video"], None, dataset, net, real_stats)
     result = {"preset": preset, "overrides": list(overrides), "steps": steps, "image_frames": list(image_frames),
               "num_videos": num, "num_real": num_real, "sample_steps": sample_steps, "seed": seed, "sample_seeds": sample_seeds,
