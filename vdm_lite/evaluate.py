@@ -238,26 +238,23 @@ def _fmt(v) -> str:
     return "n/a" if v is None else f"{v:.2f}"
 
 
-EXTRA_LABELS = {"fd_domain_by_seed": "FD-domain per sample set", "shape_by_seed": "shape consistency per sample set",
-                "train_seconds": "training seconds (this run)"}  # fmt: skip
-
-
-def _table_lines(title: str, intro: list[str], columns, rows: dict, result: dict, extra_cols=("seconds",)) -> list[str]:
-    """A markdown table (one row per entry of ``rows``), the device line and the command."""
+def _table_lines(title: str, intro: list[str], columns, rows: dict, result: dict, extra_cols=(("seconds", "seconds"),)) -> list[str]:
+    """A markdown table (one row per entry of ``rows``; ``columns`` formatted as numbers,
+    ``extra_cols`` written as they are, both ``(key, label)`` pairs), the device line and the command."""
     env = result["environment"]
     lines = [f"# {title}", "", *intro, "",
-             "| | " + " | ".join(label for _, label in columns) + "".join(f" | {EXTRA_LABELS.get(c, c)}" for c in extra_cols) + " |",
+             "| | " + " | ".join(label for _, label in columns) + "".join(f" | {label}" for _, label in extra_cols) + " |",
              "|---|" + "---|" * (len(columns) + len(extra_cols))]  # fmt: skip
     for name, row in rows.items():
         lines.append(f"| {name} | " + " | ".join(_fmt(row.get(k)) for k, _ in columns)
-                     + "".join(f" | {row.get(c, '')}" for c in extra_cols) + " |")  # fmt: skip
+                     + "".join(f" | {row.get(c, '')}" for c, _ in extra_cols) + " |")  # fmt: skip
     lines += ["", f"Device: {env['device']}; torch {env['torch']}, python {env['python']}, vdm_lite {env['vdm_lite']}."]
     if result.get("command"):
         lines += ["", f"Command: `{result['command']}`"]
     return lines + [""]
 
 
-def _write_table(out: Path, name: str, title: str, intro: list[str], columns, result: dict, extra_cols=("seconds",)) -> None:
+def _write_table(out: Path, name: str, title: str, intro: list[str], columns, result: dict, extra_cols=(("seconds", "seconds"),)) -> None:
     """``out/name.json`` (the result without per-video lists) and ``out/name.md`` (the table)."""
     out.mkdir(parents=True, exist_ok=True)
     slim = {**result, "rows": {k: {kk: vv for kk, vv in v.items() if kk != "per_video"} for k, v in result["rows"].items()}}
@@ -550,6 +547,7 @@ def _mean_rows(rows: list[dict]) -> dict:
     set the FD-domain and shape consistency of each set as text (``"5034 / 5906"``)."""
     if len(rows) == 1:
         return rows[0]
+
     def mean(k, v):
         values = [r[k] for r in rows]
         if not isinstance(v, (int, float)) or isinstance(v, bool) or all(x == v for x in values):
@@ -576,12 +574,12 @@ def _write_table4(result: dict, videos: dict, out: Path) -> None:
         "Lower FD-domain and acceleration are better; coherence, count stability and consistency: 1 is perfect. "
         "The `real` row scores real clips (its FD-domain is the floor set by the sample count).",
     ]
-    extra = ("train_seconds",)
+    extra = (("train_seconds", "training seconds (this run)"),)
     if result.get("sample_seeds", 1) > 1:
         intro.append(f"Each model is sampled {result['sample_seeds']} times ({result['num_videos']} videos per set, seeds "
                      f"{result['seed']}, {result['seed'] + 1}, ...): the scores are means over the sets, and the last columns "
                      "show each set's FD-domain and shape consistency (the spread a difference between models must beat).")
-        extra = ("fd_domain_by_seed", "shape_by_seed", "train_seconds")
+        extra = (("fd_domain_by_seed", "FD-domain per sample set"), ("shape_by_seed", "shape consistency per sample set"), *extra)
     _write_table(out, "table4", "Table 4 at small scale: joint image-video training", intro, TABLE4_COLUMNS, result,
                  extra_cols=extra)  # fmt: skip
     rows, ks = result["rows"], result["image_frames"]

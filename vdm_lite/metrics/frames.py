@@ -79,8 +79,9 @@ def frame_features(videos, net: ImageFn, frames: Frames = "avg", *, batch_size: 
     lengths = set()
 
     def transform(v: torch.Tensor) -> torch.Tensor:
-        lengths.add(v.shape[2] if v.ndim == 5 else None)
-        return select_frames(v, frames)
+        images = select_frames(v, frames)  # checks the shape
+        lengths.add(v.shape[2])
+        return images
 
     feats = extract_features(net, videos, batch_size=batch_size, device=device, progress=progress,
                              desc=desc or f"frame features ({_label(frames)})", transform=transform)
