@@ -101,3 +101,37 @@ def test_show_videos_html():
     assert "video/mp4" in html
     with pytest.raises(ValueError, match="titles"):
         viz.show_videos(_moving(b=2), titles=["one"], return_html=True)
+
+
+def test_sample_rows_strips_hold_the_chosen_frames():
+    import matplotlib.pyplot as plt
+
+    # video b of row r has value (r, b, t) coded into its pixels, so every strip pixel says where it came from
+    T, H, W = 5, 4, 6
+    code = lambda r, b, t: -1 + 2 * (r * 100 + b * 10 + t) / 255.0  # noqa: E731
+    rows = {f"row{r}": torch.stack([torch.stack([torch.full((3, H, W), code(r, b, t)) for t in range(T)], 1)
+                                    for b in range(n)]) for r, n in ((0, 3), (1, 2))}  # fmt: skip
+    fig = viz.sample_rows(rows, k=2, frames=[4, 0], gap=1)
+    strips = [ax.images[0].get_array() for ax in fig.axes]
+    block = 2 * W + 1  # two frames and the gray line between them
+    assert len(strips) == 2 and all(s.shape == (H, 2 * (block + 1) - 1, 3) for s in strips)
+    for r, s in enumerate(strips):
+        for b in range(2):  # k=2: row0's third video is left out
+            x0 = b * (block + 1)
+            assert (s[:, x0 : x0 + W] == r * 100 + b * 10 + 4).all() and (s[:, x0 + W + 1 : x0 + block] == r * 100 + b * 10).all()
+            assert (s[:, x0 + W] == 128).all()  # the line between frames
+        assert (s[:, block] == 255).all()  # the white gap between videos
+    assert [ax.get_ylabel() for ax in fig.axes] == ["row0", "row1"]
+    plt.close(fig)
+    fig = viz.sample_rows({"one": rows["row0"], "short": rows["row1"]}, k=3)  # default frames 0, 2, 4; gap W // 3
+    a, b = (ax.images[0].get_array() for ax in fig.axes)
+    block = 3 * W + 2
+    assert a.shape == b.shape == (H, 3 * (block + 2) - 2, 3) and (b[:, 2 * (block + 2) :] == 255).all()  # padded
+    assert (a[:, 2 * (block + 2) + 2 * (W + 1)] == 0 * 100 + 2 * 10 + 4).all()  # third video's last frame
+    plt.close(fig)
+    with pytest.raises(ValueError, match="frames must lie in"):
+        viz.sample_rows(rows, frames=[5])
+    with pytest.raises(ValueError, match="same \\(H, W, C\\)"):
+        viz.sample_rows({"a": torch.zeros(1, 3, 2, 4, 4), "b": torch.zeros(1, 3, 2, 8, 8)})
+    with pytest.raises(ValueError, match="must lie in \\[-1, 1\\].*looks like \\[0, 255\\]"):
+        viz.sample_rows({"a": torch.full((1, 3, 2, 4, 4), 200.0)})

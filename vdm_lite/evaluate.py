@@ -437,7 +437,7 @@ def plot_table5(result: dict, path: str | Path) -> None:
 def _write_table5(result: dict, videos: dict, real: torch.Tensor, out: Path) -> None:
     import matplotlib.pyplot as plt
 
-    from .viz import frame_grid
+    from .viz import sample_rows
 
     intro = [
         f"{result['num_videos']} videos per guidance weight (classes 0, 1, ... repeated), model `{result['source']}` "
@@ -449,10 +449,7 @@ def _write_table5(result: dict, videos: dict, real: torch.Tensor, out: Path) -> 
     ]
     _write_table(out, "table5", "Table 5 at small scale: classifier-free guidance weight", intro, TABLE5_COLUMNS, result)
     plot_table5(result, out / "table5.png")
-    k = min(6, real.shape[0])
-    grid = torch.cat([real[:k]] + [v[:k] for v in videos.values()])
-    titles = [f"real {i}" for i in range(k)] + [f"{name} {i}" for name in videos for i in range(k)]
-    fig = frame_grid(grid, frames=[0, real.shape[2] // 2, real.shape[2] - 1], titles=titles, cell=0.5)
+    fig = sample_rows({"real": real, **videos}, k=6)  # first, middle and last frame of 6 samples per row
     fig.savefig(out / "table5_samples.png", dpi=90, bbox_inches="tight")
     plt.close(fig)
 

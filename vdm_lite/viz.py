@@ -17,6 +17,8 @@ or ``[0, 255]`` range, a channels-last layout, ...). ``clip=True`` clamps values
 * :func:`frame_grid` -- a matplotlib figure, rows = videos, columns = frames, optionally
   with ground-truth positions/trajectories and the joint-training ``image_mask``: the
   static picture notebooks commit and CI compares.
+* :func:`sample_rows` -- a compact matplotlib figure for comparing models or settings: one
+  row per model, its first ``k`` samples side by side, each as a few frames.
 
 Used throughout the notebooks, first in ``notebooks/05_datasets.ipynb``.
 """
@@ -34,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["to_uint8", "save_video", "encode_video", "show_videos", "frame_grid", "check_video"]
+__all__ = ["to_uint8", "save_video", "encode_video", "show_videos", "frame_grid", "sample_rows", "check_video"]
 
 _ATOL = 1e-3  # numerical slack on the [-1, 1] range before it counts as an error
 
@@ -385,4 +387,54 @@ def frame_grid(
                 ax.set_ylim(h, 0)
     top = 1 - 0.25 / fig.get_figheight()
     fig.subplots_adjust(left=0.08 if titles else 0.01, right=0.99, top=top, bottom=0.01, wspace=0.05, hspace=0.05)
+    return fig
+
+
+def sample_rows(videos: dict, k: int = 6, frames=None, cell: float = 0.45, dpi: int = 90, gap: int | None = None, clip: bool = False):
+    """One row per entry of ``videos`` (``name -> (B, C, T, H, W)`` in ``[-1, 1]``): its first
+    ``k`` videos side by side, each shown as the frames ``frames`` (default first, middle and
+    last) with a 1-pixel gray line between frames, and white gaps of ``gap`` pixels (default
+    ``W // 3``) between videos. Returns the
+    Figure; row ``r``'s strip is ``fig.axes[r].images[0]`` (``(H, width, C)`` uint8, rows of
+    fewer videos padded with white on the right).
+    """
+    import matplotlib.pyplot as plt
+
+    if not videos:
+        raise ValueError("sample_rows needs at least one named batch of videos")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    batches = {name: to_uint8(v, clip=clip, name=f"videos[{name!r}]")[:k] for name, v in videos.items()}
+    shapes = {b.shape[2:] for b in batches.values()}
+    if len(shapes) != 1:
+        raise ValueError(f"all videos need the same (H, W, C), got {sorted(shapes)}")
+    T = min(b.shape[1] for b in batches.values())
+    frames = [0, T // 2, T - 1] if frames is None else [int(f) for f in frames]
+    if not frames or min(frames) < 0 or max(frames) >= T:
+        raise ValueError(f"frames must lie in [0, {T}), got {frames}")
+    H, W, C = next(iter(shapes))
+    gap = max(1, W // 3) if gap is None else int(gap)
+    block = len(frames) * (W + 1) - 1  # the frames of one video, 1-pixel gray lines between them
+    width = max(b.shape[0] for b in batches.values()) * (block + gap) - gap
+    strips = []
+    for b in batches.values():
+        strip = np.full((H, width, C), 255, np.uint8)
+        for i, clip_frames in enumerate(b):
+            x0 = i * (block + gap)
+            strip[:, x0 : x0 + block] = 128
+            for j, f in enumerate(frames):
+                strip[:, x0 + j * (W + 1) : x0 + j * (W + 1) + W] = clip_frames[f]
+        strips.append(strip)
+    fig, axes = plt.subplots(len(strips), 1, figsize=(cell * width / W + 0.6, cell * H / W * len(strips) * 1.1 + 0.3),
+                             dpi=dpi, squeeze=False)  # fmt: skip
+    for ax, name, strip in zip(axes[:, 0], batches, strips):
+        ax.imshow(strip[..., 0] if C == 1 else strip, cmap="gray" if C == 1 else None, vmin=0, vmax=255,
+                  interpolation="nearest")  # fmt: skip
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for s in ax.spines.values():
+            s.set_visible(False)
+        ax.set_ylabel(str(name), fontsize=7, rotation=0, ha="right", va="center")
+    axes[0, 0].set_title(f"each sample: frames {', '.join(map(str, frames))}", fontsize=7, pad=2)
+    fig.tight_layout(pad=0.2)
     return fig
