@@ -341,3 +341,38 @@ def test_cli_conditional_modes(tmp_path, capsys):
                  "--formats=png", f"--out={out}", "--device=cpu"]) == 0  # fmt: skip
     assert (tmp_path / "sr.png").exists() and not (tmp_path / "sr-truth.png").exists()
     assert "wrote" in capsys.readouterr().out
+
+
+class _WindowAverage:
+    """x_hat of frame t = the mean of z / alpha over frames t-k..t+k (clipped at the ends)."""
+
+    parameterization = "x"
+
+    def __init__(self, k):
+        self.k = k
+
+    def __call__(self, z, logsnr):
+        alpha, _ = alpha_sigma(logsnr[0])
+        T = z.shape[2]
+        out = torch.stack([z[:, :, max(0, t - self.k) : t + self.k + 1].mean(2) for t in range(T)], 2)
+        return out / alpha
+
+
+def test_frame_influence_of_a_window_average_is_its_window():
+    from vdm_lite.guidance import frame_influence
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(4, 3, 1, 5, 5, generator=g).expand(-1, -1, 12, -1, -1) * 2 - 1  # static videos
+    x_alt = -x
+    for k, frame in ((2, 6), (1, 0)):
+        inf = frame_influence(_WindowAverage(k), x, x_alt, logsnr=-2.0, frame=frame)
+        lo, hi = max(0, frame - k), frame + k + 1
+        want = torch.zeros(12, dtype=torch.float64)
+        want[lo:hi] = 1.0 / (hi - lo)
+        torch.testing.assert_close(inf, want, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="frame must lie in"):
+        frame_influence(_WindowAverage(1), x, x_alt, logsnr=0.0, frame=12)
+    with pytest.raises(ValueError, match="shape of x"):
+        frame_influence(_WindowAverage(1), x, x_alt[:, :, :6], logsnr=0.0, frame=0)
+    with pytest.raises(ValueError, match="nothing to measure"):
+        frame_influence(_WindowAverage(1), x, x.clone(), logsnr=0.0, frame=0)

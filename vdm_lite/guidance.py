@@ -32,6 +32,10 @@ guidance (``guidance_weight`` with a conditional model):
 * :func:`upsample_video` -- Figure 2: low resolution at frame skip ``k`` to high resolution
   at frame skip 1, extending block by block.
 
+Guidance can only carry from ``x^a`` to ``x^b`` what ``x_hat^b`` depends on: eq. (7)'s
+gradient flows through the denoiser. :func:`frame_influence` measures that dependence frame
+by frame (how far in time a change in one frame reaches the prediction of another).
+
 Shapes: videos ``(B, C, T, H, W)``; ``known_mask`` ``(T,)`` or ``(B, T)`` bool, True on ``x^a``.
 Notebooks ``09_reconstruction_guidance`` and ``10_super_resolution`` show them at work.
 """
@@ -64,6 +68,7 @@ __all__ = [
     "interpolate_video",
     "super_resolve",
     "upsample_video",
+    "frame_influence",
 ]
 
 METHODS = ("replacement", "reconstruction")
@@ -589,4 +594,63 @@ def upsample_video(
             out = torch.cat([out, piece[:, :, context:]], 2)
         bar.update(1)
     bar.close()
+    return out
+
+
+# -- how far the denoiser looks in time ------------------------------------------------------
+
+
+@torch.no_grad()
+def frame_influence(
+    model: Callable[..., torch.Tensor],
+    x: torch.Tensor,
+    x_alt: torch.Tensor,
+    logsnr: float,
+    frame: int,
+    *,
+    parameterization: str | None = None,
+    generator: torch.Generator | int | None = 0,
+    **cond: Any,
+) -> torch.Tensor:
+    """How much the prediction ``x_hat`` of frame ``frame`` follows a change made in one other frame.
+
+    ``x`` and ``x_alt`` ``(B, C, T, H, W)`` are clean videos that differ in what is probed (the
+    same motion in another color, say). With one noise draw ``eps``, ``z = alpha x + sigma eps``
+    at log-SNR ``logsnr``; ``z_j`` is ``z`` with frame ``j`` taken from ``alpha x_alt + sigma eps``.
+    Entry ``j`` of the result ``(T,)`` is the least-squares coefficient of the change in frame
+    ``frame`` of the prediction on the change ``D = x_alt - x`` in that frame, over the batch:
+
+        influence[j] = < x_hat(z_j) - x_hat(z), D >_frame / < D, D >_frame
+
+    A denoiser that averages frame ``frame`` with its ``2k`` neighbours (static video) gives
+    ``1 / (2k + 1)`` for ``|j - frame| <= k`` and 0 beyond. On clips whose content is the same in
+    every frame (an object's color), the Bayes denoiser pools all frames alike, so influence
+    that falls to 0 a few frames away means the model has not learned that the content persists,
+    and reconstruction guidance, eq. (7), cannot carry it further either.
+    """
+    _check_video(x, "x")
+    if x_alt.shape != x.shape:
+        raise ValueError(f"x_alt must have the shape of x {tuple(x.shape)}, got {tuple(x_alt.shape)}")
+    T = x.shape[2]
+    if not 0 <= frame < T:
+        raise ValueError(f"frame must lie in [0, {T}), got {frame}")
+    d = (x_alt - x)[:, :, frame]
+    norm = (d * d).sum()
+    if norm == 0:
+        raise ValueError(f"x_alt equals x in frame {frame}: nothing to measure the response against")
+    parameterization = _resolve_parameterization(model, parameterization)
+    lam = torch.as_tensor(float(logsnr), device=x.device, dtype=x.dtype)
+    alpha, sigma = alpha_sigma(lam)
+    eps = randn_like(x, make_generator(generator))
+    z, z_alt = alpha * x + sigma * eps, alpha * x_alt + sigma * eps
+
+    def x_hat(z_):
+        return convert(model(z_, lam.expand(x.shape[0]), **cond), z_, lam, parameterization, "x")[:, :, frame]
+
+    base = x_hat(z)
+    out = torch.empty(T, dtype=torch.float64)
+    for j in range(T):
+        zj = z.clone()
+        zj[:, :, j] = z_alt[:, :, j]
+        out[j] = ((x_hat(zj) - base) * d).sum().double() / norm.double()
     return out
