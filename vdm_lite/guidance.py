@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .diffusion import broadcast_to, convert, posterior
-from .samplers import ClassifierFreeGuidance, _resolve_parameterization, sample
+from .samplers import ClassifierFreeGuidance, _resolve_parameterization, denoise, sample
 from .schedule import alpha_sigma
 from .utils import make_generator, progress_enabled, randn_like
 
@@ -638,14 +638,13 @@ def frame_influence(
     norm = (d * d).sum()
     if norm == 0:
         raise ValueError(f"x_alt equals x in frame {frame}: nothing to measure the response against")
-    parameterization = _resolve_parameterization(model, parameterization)
     lam = torch.as_tensor(float(logsnr), device=x.device, dtype=x.dtype)
     alpha, sigma = alpha_sigma(lam)
     eps = randn_like(x, make_generator(generator))
     z, z_alt = alpha * x + sigma * eps, alpha * x_alt + sigma * eps
 
     def x_hat(z_):
-        return convert(model(z_, lam.expand(x.shape[0]), **cond), z_, lam, parameterization, "x")[:, :, frame]
+        return denoise(model, z_, lam, parameterization, **cond)[0][:, :, frame]
 
     base = x_hat(z)
     out = torch.empty(T, dtype=torch.float64)

@@ -394,9 +394,9 @@ def sample_rows(videos: dict, k: int = 6, frames=None, cell: float = 0.45, dpi: 
     """One row per entry of ``videos`` (``name -> (B, C, T, H, W)`` in ``[-1, 1]``): its first
     ``k`` videos side by side, each shown as the frames ``frames`` (default first, middle and
     last) with a 1-pixel gray line between frames, and white gaps of ``gap`` pixels (default
-    ``W // 3``) between videos. Returns the
-    Figure; row ``r``'s strip is ``fig.axes[r].images[0]`` (``(H, width, C)`` uint8, rows of
-    fewer videos padded with white on the right).
+    ``W // 3``) between videos. Returns the Figure; row ``r``'s strip is
+    ``fig.axes[r].images[0]`` (``(H, width, C)`` uint8, rows of fewer videos padded with white
+    on the right).
     """
     import matplotlib.pyplot as plt
 
