@@ -324,6 +324,26 @@ def test_conditional_modes_on_real_clips(mode, shape):
         conditional_videos(model, cfg, "extend", video=torch.zeros(1, 3, 8, 8, 8), steps=1)
 
 
+def test_conditional_modes_of_a_class_model_use_its_labels_and_guidance_weight():
+    import dataclasses
+
+    from vdm_lite.config import get_preset as train_preset
+    from vdm_lite.config import resolve_model_config
+    from vdm_lite.sampling import conditional_videos
+
+    cfg = dataclasses.replace(train_preset("cpu-smoke"), condition="class", guidance_weight=3.0)
+    torch.manual_seed(0)
+    model = UNet3D(resolve_model_config(cfg, 18)).eval().requires_grad_(False)
+    for p in model.parameters():  # zero-initialized output layers would hide the condition
+        if not p.any():
+            p.normal_(0.0, 0.1)
+    run = lambda **kw: conditional_videos(model, cfg, "extend", 2, total_frames=12, context_frames=4, steps=2, progress=False, **kw)["output"]
+    default, at_run_weight, unguided = run(), run(guidance_weight=3.0), run(guidance_weight=0.0)
+    assert torch.equal(default, at_run_weight)
+    assert not torch.allclose(default[:, :, 8:], unguided[:, :, 8:])
+    assert not torch.allclose(run(class_label=[5, 9])[:, :, 8:], default[:, :, 8:])  # default: the clips' own labels
+
+
 def test_cli_conditional_modes(tmp_path, capsys):
     from vdm_lite.cli import main
     from vdm_lite.viz import save_video

@@ -148,3 +148,35 @@ def test_cli_samples_the_shipped_class_model(tmp_path, capsys):
                  "--formats=png", f"--out={out}", "--device=cpu"]) == 0  # fmt: skip
     assert out.with_suffix(".png").stat().st_size > 0
     assert "wrote" in capsys.readouterr().out
+
+
+def test_init_from_adds_a_class_condition_without_changing_the_model(tmp_path):
+    src = Trainer(tiny(steps=2, condition="none", **{"model.dropout": 0.0}), run_dir=tmp_path / "uncond")
+    src.train(progress=False)  # writes uncond/ema.safetensors
+    cfg = tiny(steps=2, init_from=str(tmp_path / "uncond"), **{"model.dropout": 0.0})
+    ft = Trainer(cfg, run_dir=tmp_path / "class")
+    assert ft.new_weights == ["cond.classes.table.weight"]
+    assert torch.count_nonzero(ft.model.cond.classes.table.weight) == 0
+    shared = src.ema.state_dict()
+    for k, v in ft.ema.state_dict().items():
+        if k in shared:
+            assert torch.equal(v, shared[k]), k
+    # every label, the null one included, gives the unconditional model's prediction at the start
+    z = torch.randn(3, 3, 4, 16, 16, generator=torch.Generator().manual_seed(0))
+    lam = torch.tensor([-3.0, 0.0, 4.0])
+    with torch.no_grad():
+        want = src.ema(z, lam)
+        got = ft.model.eval()(z, lam, class_label=torch.tensor([0, 5, -1]))
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    # and fine-tuning then moves the class table
+    ft.model.train()
+    ft.train(progress=False)
+    assert torch.count_nonzero(ft.model.cond.classes.table.weight) > 0
+
+
+def test_init_from_weights_of_another_shape_is_a_clear_error(tmp_path):
+    Trainer(tiny(steps=1), run_dir=tmp_path / "a").export()
+    with pytest.raises(CheckpointMismatch, match=r"init_from.*\n.*\(8,\) in .*\(16,\) here"):
+        Trainer(tiny(init_from=str(tmp_path / "a" / "ema.safetensors"), **{"model.base_channels": 16}), run_dir=tmp_path / "b")
+    with pytest.raises(FileNotFoundError, match="no weights file"):
+        Trainer(tiny(init_from=str(tmp_path / "missing.safetensors")), run_dir=tmp_path / "c")

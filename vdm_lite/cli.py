@@ -49,6 +49,8 @@ def cmd_train(args, extra) -> int:
             f"vdm-lite train: preset {args.preset!r}, {n / 1e6:.2f}M parameters, device {trainer.device}, "
             f"world size {trainer.dist.world}, run dir {trainer.run_dir}" + (f", resuming at step {trainer.step}" if args.resume else "")
         )
+        if cfg.init_from and not args.resume:
+            print(f"vdm-lite train: weights from {cfg.init_from}; new: {', '.join(trainer.new_weights) or 'none'}")
     try:
         last = trainer.train()
     except TrainingDiverged as e:

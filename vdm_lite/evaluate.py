@@ -167,6 +167,8 @@ def evaluate(
             videos, real = res["output"], res["truth"]
             boundaries = extension_boundaries(cfg.frames, total, cfg.frames, context)
             settings.update(total_frames=total, context_frames=context, method=method, recon_weight=recon_weight)
+            if cfg.condition == "class":  # conditioned on each real clip's class, at the run's weight
+                settings["guidance_weight"] = cfg.guidance_weight
         else:
             raise ValueError(f"mode must be 'sample' or 'extend', got {mode!r}")
         settings["seconds"] = round(time.perf_counter() - t0, 1)
@@ -222,6 +224,7 @@ def reproduce_extension(
     rows["real continuation"] = score_videos(truth, dataset=dataset, boundaries=bounds)
     result = {"source": str(path), "step": step, "num_videos": num, "total_frames": total, "block_frames": cfg.frames,
               "context_frames": context, "sampler": sampler, "steps": steps, "seed": seed, "boundaries": bounds,
+              "guidance_weight": cfg.guidance_weight if cfg.condition == "class" else None,
               "rows": rows, "environment": _environment(), "command": command}  # fmt: skip
     if out_dir is not None:
         _write_table6(result, videos, truth, Path(out_dir))
@@ -270,7 +273,8 @@ def _write_table6(result: dict, videos: dict, truth: torch.Tensor, out: Path) ->
     intro = [
         f"{result['num_videos']} real first blocks of {result['block_frames']} frames extended to {result['total_frames']} frames "
         f"({result['context_frames']} frames carried between blocks; block boundaries at {result['boundaries']}); "
-        f"model `{result['source']}` (step {result['step']}); {result['sampler']} sampler, {result['steps']} steps, seed {result['seed']}.",
+        f"model `{result['source']}` (step {result['step']}); {result['sampler']} sampler, {result['steps']} steps, seed {result['seed']}"
+        + (f"; conditioned on each clip's class, guidance weight {result['guidance_weight']:g}." if result.get("guidance_weight") is not None else "."),
         "Jump ratios compare the change across a block boundary with the typical change between consecutive frames "
         "(~1: seamless, >> 1: the video jumps). Consistency and count stability: 1 is perfect.",
     ]

@@ -163,7 +163,8 @@ def conditional_videos(
     or, without one, from ``n`` real clips of the model's own data (so the truth is known).
 
     Modes (``kwargs`` go to the :mod:`vdm_lite.guidance` driver: ``method``, ``recon_weight``,
-    ``sampler``, ``steps``, ``replacement``, ``downsampler``, ``guidance_weight``, ...):
+    ``sampler``, ``steps``, ``replacement``, ``downsampler``, ``guidance_weight`` (default:
+    the run's, for a class-conditional model), ...):
 
     * ``"predict"``: the first ``context_frames`` (default half the model's frames) given,
       the rest of one block generated;
@@ -220,6 +221,7 @@ def conditional_videos(
     if cfg.condition == "class":
         labels = torch.as_tensor(0 if class_label is None else class_label).reshape(-1)
         cond["class_label"] = labels.expand(video.shape[0]).to(device) if labels.numel() == 1 else labels.to(device)
+        kwargs.setdefault("guidance_weight", cfg.guidance_weight)  # eq. (6) at the run's weight, as sample_videos
     elif cfg.condition == "text":
         raise ValueError("conditional modes support unconditional and class-conditional models")
     v = video.to(device)

@@ -10,7 +10,9 @@ What it does, per optimizer step: draws the step's clips (a pure function of the
 resuming is exact), appends ``image_frames`` independent frames per clip for joint
 image-video training (Section 3), drops the class/text condition with probability
 ``cond_drop_prob`` for classifier-free guidance (eq. (6)), and minimises the loss of
-eq. (2) with AdamW, warmup, gradient clipping and an EMA of the weights.
+eq. (2) with AdamW, warmup, gradient clipping and an EMA of the weights. ``init_from=``
+starts from trained weights instead of random ones (fine-tuning, e.g. adding a class
+condition to an unconditional model: :meth:`Trainer.init_weights`).
 
 Randomness: every random draw of a step (diffusion times, noise, dropped conditions,
 joint-frame picks) comes from a generator seeded by ``(seed, step, micro-step, rank)``;
@@ -44,6 +46,7 @@ from tqdm.auto import tqdm
 from . import checkpoint as ckpt
 from .config import TrainConfig, build_data, build_model, build_schedule, resolve_model_config
 from .diffusion import diffusion_loss
+from .nn.conditioning import ClassEmbedding
 from .overrides import to_dict
 from .utils import progress_enabled
 
@@ -154,8 +157,11 @@ class Trainer:
         net = self.ddp if self.ddp is not None else self.model
         self.forward = torch.compile(net) if cfg.compile else net
         self.step = 0
+        self.new_weights: list[str] = []  # with init_from: weights the source did not have
         if resume:
             self.load(self.run_dir / CHECKPOINT)
+        elif cfg.init_from:
+            self.new_weights = self.init_weights(cfg.init_from)
         if self.dist.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
@@ -191,6 +197,39 @@ class Trainer:
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
         self.step = int(state["step"])
+
+    def init_weights(self, source: str | os.PathLike) -> list[str]:
+        """Start training from the weights in ``source`` (a ``.safetensors`` file such as the
+        shipped checkpoints, or a run directory's ``ema.safetensors``): fine-tuning.
+
+        Every weight of ``source`` must fit this model by name and shape. Weights this model has
+        and ``source`` lacks keep their fresh initialization, except class-embedding tables,
+        which start at zero so that the model's output is unchanged until they learn something
+        (this is how a class condition is added to an unconditional model). Both the raw and
+        the EMA weights are set; the optimizer starts fresh. Returns the names of the new
+        weights.
+        """
+        path = Path(source)
+        if path.is_dir():
+            path = path / "ema.safetensors"
+        state, _ = ckpt.load_weights(path, device=self.device)
+        own = self.model.state_dict()
+        unknown = sorted(k for k in state if k not in own)
+        wrong = [f"{k}: {tuple(state[k].shape)} in {path}, {tuple(own[k].shape)} here"
+                 for k in sorted(state) if k in own and state[k].shape != own[k].shape]  # fmt: skip
+        if unknown or wrong:
+            raise ckpt.CheckpointMismatch(
+                f"the weights in {path} do not fit this model (init_from):\n  "
+                + "\n  ".join([*(f"{k}: not in this model" for k in unknown), *wrong])
+            )
+        new = sorted(k for k in own if k not in state)
+        with torch.no_grad():
+            for name, module in self.model.named_modules():
+                if isinstance(module, ClassEmbedding) and f"{name}.table.weight" in new:
+                    module.table.weight.zero_()
+        self.model.load_state_dict(state, strict=False)
+        self.ema.load_state_dict(self.model.state_dict())
+        return new
 
     def save(self) -> None:
         """Write the training state (atomically) and the shareable weights; rank 0 only."""
