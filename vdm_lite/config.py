@@ -7,8 +7,7 @@ Presets (``vdm-lite presets`` lists them):
   appear within about an hour. ``cpu-small-class`` is its class-conditional twin
   (classifier-free guidance, eq. (6)).
 * ``cpu-lowres`` -- the same at 16x16, trained longer: the model behind notebook 09's video
-  prediction, long videos and interpolation (Section 3.1). ``cpu-lowres-class`` fine-tunes it
-  (``init_from``) with a class condition, for long videos from a conditional model as in Table 6.
+  prediction, long videos and interpolation (Section 3.1).
 * ``colab``      -- 16x64x64 on a T4/L4 GPU in about 30 minutes.
 * ``ucf101``, ``bair``, ``kinetics600``, ``t2v-small``, ``t2v-large``, ``t2v-128`` -- the
   paper's Appendix A settings (model, optimizer, batch, EMA, joint frames, sampler). They read
@@ -145,14 +144,6 @@ PRESETS: dict[str, TrainConfig] = {
         model=get_model_preset("cpu-small", image_size=16), frames=16, resolution=16, num_objects=(1, 1), steps=6000,
         batch_size=8, lr=1e-3, log_every=50, ckpt_every=250, sample_every=2000, sample_steps=64,
         run_dir="runs/cpu-lowres", precision="fp32", ema_decay=0.995, warmup_steps=100,
-    ),
-    "cpu-lowres-class": TrainConfig(
-        description="cpu-lowres fine-tuned with a class condition (shape x color) and classifier-free guidance: "
-                    "the conditional long-video model of notebook 09 (the paper's Table 6 extends a conditional model)",
-        model=get_model_preset("cpu-small", image_size=16), frames=16, resolution=16, num_objects=(1, 1), steps=1500,
-        batch_size=8, lr=5e-4, condition="class", cond_drop_prob=0.1, guidance_weight=2.0, log_every=50,
-        ckpt_every=250, sample_every=-1, sample_steps=64, run_dir="runs/cpu-lowres-class", precision="fp32",
-        ema_decay=0.995, warmup_steps=100, init_from="data/checkpoints/shapes-lowres.safetensors",
     ),
     "colab": TrainConfig(
         description="16x64x64 built-in world on a Colab T4/L4 (about 30 minutes), joint training with 4 images",
