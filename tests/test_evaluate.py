@@ -105,6 +105,11 @@ def test_table5_reproduction_cpu_size(tmp_path, capsys, monkeypatch):
     assert real["class_match"] == 1.0 and real["fd_n_real"] == 8 and real["fd_n_fake"] == 4
     assert real["spread"] is None  # one video per class: no within-class spread
     assert 1.0 <= res["rows"]["w=3"]["is_domain"] <= 18.0 and 0.0 <= res["rows"]["w=3"]["coherence"] <= 1.0
+    w0, w3 = res["rows"]["w=0"], res["rows"]["w=3"]
+    assert 0.0 < w3["class_prob"] < 1.0 and real["class_prob"] > 0.5  # ShapesNet knows real clips' classes
+    # paired by sample (same labels and noise): the mean difference is the difference of the means
+    assert w3["class_prob_diff"] == pytest.approx(w3["class_prob"] - w0["class_prob"], abs=1e-6) and w3["class_prob_diff_se"] > 0
+    assert "class_prob_diff" not in w0 and "class_prob_per_video" not in w3
     table = (tmp_path / "table5.md").read_text()
     assert "| w=3 |" in table and "IS-domain" in table and "Command: `OMP_NUM_THREADS=1 vdm-lite reproduce table5" in table
     assert (tmp_path / "table5.png").exists() and (tmp_path / "table5_samples.png").exists()
@@ -113,11 +118,65 @@ def test_table5_reproduction_cpu_size(tmp_path, capsys, monkeypatch):
         main(["reproduce", "table5", str(CHECKPOINTS / "shapes-uncond.safetensors"), "--num=1", "--out", str(tmp_path)])
 
 
+class GaussianDenoiser:
+    """The exact posterior mean for data ``x ~ N(0, s^2 I)``: ``x_hat = alpha s^2 z / (alpha^2 s^2 + sigma^2)``,
+    returned in the given parameterization."""
+
+    def __init__(self, s, parameterization):
+        self.s2, self.parameterization = s * s, parameterization
+
+    def __call__(self, z, logsnr):
+        from vdm_lite.diffusion import broadcast_to, convert
+        from vdm_lite.schedule import alpha_sigma
+
+        lam = broadcast_to(logsnr, z)
+        alpha, sigma = alpha_sigma(lam)
+        x_hat = alpha * self.s2 * z / (alpha**2 * self.s2 + sigma**2)
+        return convert(x_hat, z, logsnr, "x", self.parameterization)
+
+
+@pytest.mark.parametrize("parameterization,weighting", [("x", None), ("v", "eps"), ("eps", "v")])
+def test_heldout_loss_of_the_exact_gaussian_denoiser_is_its_closed_form(parameterization, weighting):
+    from vdm_lite.diffusion import x_weight
+    from vdm_lite.evaluate import heldout_loss
+    from vdm_lite.schedule import alpha_sigma, get_schedule
+
+    s, num_t = 0.5, 8
+    schedule = get_schedule("cosine")
+    clips = s * torch.randn(128, 1, 4, 8, 8, generator=torch.Generator().manual_seed(123))  # not the noise seed (0)
+    loss = heldout_loss(GaussianDenoiser(s, parameterization), schedule, clips, num_t=num_t, weighting=weighting, per_t=True)
+    lam = schedule.logsnr((torch.arange(num_t) + 0.5) / num_t)
+    alpha, sigma = alpha_sigma(lam)
+    mse_x = s**2 * sigma**2 / (alpha**2 * s**2 + sigma**2)  # E||x - x_hat||^2 per element, the posterior variance
+    expected = x_weight(lam, weighting or "x") * mse_x
+    assert loss.shape == (128, num_t)
+    torch.testing.assert_close(loss.mean(0).float(), expected, rtol=0.03, atol=0)
+
+
+def test_heldout_loss_pairs_models_on_the_same_clips_times_and_noise():
+    from vdm_lite.evaluate import heldout_loss
+    from vdm_lite.schedule import get_schedule
+
+    schedule = get_schedule("cosine")
+    clips = torch.rand(10, 3, 4, 8, 8, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    good, bad = GaussianDenoiser(0.5, "v"), GaussianDenoiser(0.3, "v")
+    a = heldout_loss(good, schedule, clips, num_t=4, seed=3, batch_size=3)
+    assert a.shape == (10,) and torch.equal(a, heldout_loss(good, schedule, clips, num_t=4, seed=3, batch_size=64))
+    assert torch.equal(a, heldout_loss(good, schedule, clips, num_t=4, seed=3, per_t=True).mean(1))
+    assert not torch.equal(a, heldout_loss(good, schedule, clips, num_t=4, seed=4))  # other noise
+    b = heldout_loss(bad, schedule, clips, num_t=4, seed=3)
+    assert (b - a).abs().min() > 0 and not torch.equal(a, b)
+    with pytest.raises(ValueError, match=r"\(N, C, T, H, W\), got shape \(3, 4, 8, 8\)"):
+        heldout_loss(good, schedule, clips[0], num_t=4)
+    with pytest.raises(ValueError, match="num_t"):
+        heldout_loss(good, schedule, clips, num_t=0)
+
+
 def test_table4_reproduction_cpu_size(tmp_path):
     from vdm_lite.evaluate import reproduce_joint_training
 
     kw = dict(image_frames=(0, 2), steps=2, overrides=["log_every=1", "ckpt_every=2"], num=2, num_real=6, sample_steps=2,
-              device="cpu", out_dir=tmp_path, progress=False)  # fmt: skip
+              num_heldout=4, heldout_t=3, device="cpu", out_dir=tmp_path, progress=False)  # fmt: skip
     res = reproduce_joint_training("cpu-smoke", **kw)
     assert list(res["rows"]) == ["0 image frames", "2 image frames", "real"]
     for k in (0, 2):
@@ -126,11 +185,18 @@ def test_table4_reproduction_cpu_size(tmp_path):
         cfg = json.loads((tmp_path / "runs" / f"image_frames_{k}" / "config.json").read_text())
         assert cfg["image_frames"] == k and cfg["steps"] == 2
     assert (tmp_path / "table4.md").exists() and (tmp_path / "table4.png").exists()
+    first, second = res["rows"]["0 image frames"], res["rows"]["2 image frames"]
+    assert first["heldout_se"] > 0 and "heldout_diff" not in first and res["num_heldout"] == 4
+    # paired by clip: the mean difference is the difference of the means, with its own standard error
+    assert second["heldout_diff"] == pytest.approx(second["heldout_loss"] - first["heldout_loss"], abs=1e-12)
+    assert second["heldout_diff_se"] > 0 and len(second["heldout_rel_by_t"]) == len(res["heldout_logsnr"]) == 3
+    assert "held-out video loss (4 clips)" in (tmp_path / "table4.md").read_text()
     ckpt = tmp_path / "runs" / "image_frames_2" / "checkpoint.pt"
     stamp = ckpt.stat().st_mtime_ns
     again = reproduce_joint_training("cpu-smoke", **kw)  # finished runs are reused, not retrained
     assert ckpt.stat().st_mtime_ns == stamp
     assert again["rows"]["2 image frames"]["fd_domain"] == pytest.approx(res["rows"]["2 image frames"]["fd_domain"])
+    assert again["rows"]["2 image frames"]["heldout_diff"] == second["heldout_diff"]  # same clips, times and noise
     two = reproduce_joint_training("cpu-smoke", **{**kw, "sample_seeds": 2})  # seed 0 again, then seed 1
     row, first = two["rows"]["2 image frames"], res["rows"]["2 image frames"]["fd_domain"]
     by_seed = [float(x) for x in row["fd_domain_by_seed"].split(" / ")]
@@ -140,3 +206,5 @@ def test_table4_reproduction_cpu_size(tmp_path):
     assert row["train_seconds"] == "reused" and isinstance(res["rows"]["2 image frames"]["train_seconds"], int)
     with pytest.raises(ValueError, match="sample_seeds"):
         reproduce_joint_training("cpu-smoke", **{**kw, "sample_seeds": 0})
+    with pytest.raises(ValueError, match="num_heldout"):
+        reproduce_joint_training("cpu-smoke", **{**kw, "num_heldout": 1})
