@@ -208,3 +208,7 @@ def test_table4_reproduction_cpu_size(tmp_path):
         reproduce_joint_training("cpu-smoke", **{**kw, "sample_seeds": 0})
     with pytest.raises(ValueError, match="num_heldout"):
         reproduce_joint_training("cpu-smoke", **{**kw, "num_heldout": 1})
+    from vdm_lite.checkpoint import CheckpointMismatch
+
+    with pytest.raises(CheckpointMismatch, match="seed: run in .*image_frames_0 has 0, config asks for 1"):
+        reproduce_joint_training("cpu-smoke", **{**kw, "overrides": [*kw["overrides"], "seed=1"]})  # not reused silently

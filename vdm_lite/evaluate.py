@@ -238,6 +238,30 @@ TABLE6_COLUMNS = (("position_ratio", "position jump ratio"), ("color_ratio", "co
                   ("accel", "accel (px/frame^2)"))  # fmt: skip
 
 
+def _check_reusable(run: Path, cfg: Any) -> None:
+    """Raise :class:`~vdm_lite.checkpoint.CheckpointMismatch` if ``run`` holds a run trained with
+    other settings than ``cfg`` (anything but the step count and the logging intervals): a
+    reproduction reuses or resumes the runs in its folder, and must not silently score a model
+    of another seed, preset or override."""
+    import dataclasses
+
+    from .checkpoint import CheckpointMismatch, check_compatible
+    from .config import build_dataset, resolve_model_config
+    from .overrides import to_dict
+
+    saved = run / "config.json"
+    if not saved.exists():
+        return
+    classes = int(getattr(build_dataset(cfg), "num_classes", 0) or 0)
+    wanted = json.loads(json.dumps(to_dict(dataclasses.replace(cfg, model=resolve_model_config(cfg, classes)))))
+    have = json.loads(saved.read_text())
+    free = {"steps", "run_dir", "log_every", "ckpt_every", "sample_every", "description"}
+    try:
+        check_compatible(have, wanted, what=f"run in {run}", keys=[k for k in wanted if k in have and k not in free])
+    except CheckpointMismatch as e:
+        raise CheckpointMismatch(f"{e}\n(give these settings another output folder)") from None
+
+
 def _paired(d: torch.Tensor) -> tuple[float, float]:
     """Mean and standard error of per-item values ``(N,)``: one score per clip or sample, or the
     differences between two models' scores on the same items."""
@@ -575,7 +599,8 @@ def reproduce_joint_training(
     ``heldout_t`` times): unlike the logged training loss it scores every model on video frames
     only, and paired by clip its differences between models are measured to a small standard
     error, overall and per noise level. Runs live in ``out_dir/runs/image_frames_K``: a
-    finished run is reused, an interrupted one resumed. Writes ``table4.md``, ``table4.json``,
+    finished run is reused, an interrupted one resumed, and a run made with other settings
+    (another seed, preset or override) is an error rather than reused. Writes ``table4.md``, ``table4.json``,
     ``table4.png``."""
     if sample_seeds < 1:
         raise ValueError(f"sample_seeds must be at least 1, got {sample_seeds}")
@@ -593,6 +618,7 @@ def reproduce_joint_training(
     for k in image_frames:
         cfg = apply_overrides(get_preset(preset), [*overrides, f"steps={steps}", f"image_frames={k}", "sample_every=-1"])
         run = out / "runs" / f"image_frames_{k}"
+        _check_reusable(run, cfg)
         t0 = time.perf_counter()
         trained = not (run / "checkpoint.pt").exists() or load_model(run, device="cpu")[2] < steps
         if trained:
