@@ -206,8 +206,17 @@ def test_table4_reproduction_cpu_size(tmp_path):
     assert row["train_seconds"] == "reused" and isinstance(res["rows"]["2 image frames"]["train_seconds"], int)
     with pytest.raises(ValueError, match="sample_seeds"):
         reproduce_joint_training("cpu-smoke", **{**kw, "sample_seeds": 0})
+    with pytest.raises(ValueError, match="train_seeds"):
+        reproduce_joint_training("cpu-smoke", **{**kw, "train_seeds": 0})
     with pytest.raises(ValueError, match="num_heldout"):
         reproduce_joint_training("cpu-smoke", **{**kw, "num_heldout": 1})
+    seeds = reproduce_joint_training("cpu-smoke", **{**kw, "train_seeds": 2})  # seed-0 runs reused, seed-1 runs trained
+    cfg = json.loads((tmp_path / "runs" / "image_frames_2_seed1" / "config.json").read_text())
+    assert cfg["seed"] == 1 and cfg["image_frames"] == 2 and seeds["train_seeds"] == 2
+    row0, row2 = seeds["rows"]["0 image frames"], seeds["rows"]["2 image frames"]
+    assert row2["train_seconds"].startswith("reused / ") and "seed 1 - seed 0:" in row0["heldout_diff_text"]
+    assert "seed 0: " + second["heldout_diff_text"].split(" (")[0] in row2["heldout_diff_text"]  # seed 0 as before
+    assert len(row2["fd_domain_by_seed"].split(" / ")) == 2  # one sample set per model: two models
     from vdm_lite.checkpoint import CheckpointMismatch
 
     with pytest.raises(CheckpointMismatch, match="seed: run in .*image_frames_0 has 0, config asks for 1"):

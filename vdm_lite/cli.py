@@ -176,7 +176,8 @@ def cmd_reproduce(args, extra) -> int:
         frames = [int(k) for k in args.image_frames.split(",")]
         res = ev.reproduce_joint_training(args.preset, image_frames=frames, steps=args.train_steps, overrides=_split_overrides(extra),
                                           num=args.num or 32, num_real=args.num_real, sample_steps=args.steps,
-                                          sample_seeds=args.sample_seeds, num_heldout=args.num_heldout,
+                                          sample_seeds=args.sample_seeds, train_seeds=args.train_seeds,
+                                          num_heldout=args.num_heldout,
                                           domain_net=args.domain_net, **common)  # fmt: skip
     name = args.table
     print((out / f"{name}.md").read_text())
@@ -297,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--image-frames", default="0,4,8", help="table4: comma-separated image frames per clip (default 0,4,8)")
     rp.add_argument("--sample-seeds", type=int, default=1,
                     help="table4: sample each model this many times (seeds seed, seed+1, ...) and report means and per-set spread")
+    rp.add_argument("--train-seeds", type=int, default=1,
+                    help="table4: train each setting from this many seeds (the preset's, +1, ...) and compare within each seed")
     rp.add_argument("--num-heldout", type=int, default=256,
                     help="table4: held-out real clips on which each model's training loss is compared (default 256)")
     rp.add_argument("--out", default=None, help="output folder (default runs/reproduce/TABLE)")

@@ -12,6 +12,7 @@ Every report records the sample count and the settings that made it. Used by
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import platform
@@ -243,8 +244,6 @@ def _check_reusable(run: Path, cfg: Any) -> None:
     other settings than ``cfg`` (anything but the step count and the logging intervals): a
     reproduction reuses or resumes the runs in its folder, and must not silently score a model
     of another seed, preset or override."""
-    import dataclasses
-
     from .checkpoint import CheckpointMismatch, check_compatible
     from .config import build_dataset, resolve_model_config
     from .overrides import to_dict
@@ -260,6 +259,10 @@ def _check_reusable(run: Path, cfg: Any) -> None:
         check_compatible(have, wanted, what=f"run in {run}", keys=[k for k in wanted if k in have and k not in free])
     except CheckpointMismatch as e:
         raise CheckpointMismatch(f"{e}\n(give these settings another output folder)") from None
+
+
+def _int_or(v: str) -> int | str:
+    return int(v) if v.isdigit() else v
 
 
 def _paired(d: torch.Tensor) -> tuple[float, float]:
@@ -579,6 +582,7 @@ def reproduce_joint_training(
     sample_steps: int = 64,
     seed: int = 0,
     sample_seeds: int = 1,
+    train_seeds: int = 1,
     num_heldout: int = 256,
     heldout_t: int = 16,
     domain_net: str | Path | None = None,
@@ -600,10 +604,16 @@ def reproduce_joint_training(
     only, and paired by clip its differences between models are measured to a small standard
     error, overall and per noise level. Runs live in ``out_dir/runs/image_frames_K``: a
     finished run is reused, an interrupted one resumed, and a run made with other settings
-    (another seed, preset or override) is an error rather than reused. Writes ``table4.md``, ``table4.json``,
-    ``table4.png``."""
-    if sample_seeds < 1:
-        raise ValueError(f"sample_seeds must be at least 1, got {sample_seeds}")
+    (another seed, preset or override) is an error rather than reused.
+
+    With ``train_seeds = n > 1`` every setting is also trained from the preset's seed + 1, ...,
+    + n - 1 (runs ``image_frames_K_seedS``): scores are means over all its models, held-out
+    differences are paired within each training seed (same initial weights and video batches)
+    and shown per seed, and the first setting's row shows how far another training seed of the
+    same setting moves its held-out loss: the yardstick a difference between settings must beat.
+    Writes ``table4.md``, ``table4.json``, ``table4.png``."""
+    if sample_seeds < 1 or train_seeds < 1:
+        raise ValueError(f"sample_seeds and train_seeds must be at least 1, got {sample_seeds} and {train_seeds}")
     if num_heldout < 2 or heldout_t < 1:
         raise ValueError(f"num_heldout must be at least 2 and heldout_t at least 1, got {num_heldout} and {heldout_t}")
     from .config import build_dataset, build_schedule, get_preset
@@ -616,60 +626,76 @@ def reproduce_joint_training(
     net = load_shapes_net(domain_net)
     rows, videos, real_stats, dataset, heldout = {}, {}, None, None, {}
     for k in image_frames:
-        cfg = apply_overrides(get_preset(preset), [*overrides, f"steps={steps}", f"image_frames={k}", "sample_every=-1"])
-        run = out / "runs" / f"image_frames_{k}"
-        _check_reusable(run, cfg)
-        t0 = time.perf_counter()
-        trained = not (run / "checkpoint.pt").exists() or load_model(run, device="cpu")[2] < steps
-        if trained:
-            trainer = Trainer(cfg, run_dir=run, resume=(run / "checkpoint.pt").exists(), device=device)
-            trainer.train()
-            del trainer
-        train_s = round(time.perf_counter() - t0) if trained else "reused"
-        model, cfg, step = load_model(run, device=device)
-        if dataset is None:
-            dataset = build_dataset(cfg)
-            real_stats = _real_stats(dataset, num_real, seed + 1, net)
-            clips = dataset.generate_batch(num_heldout, seed + 3)["video"]
-        heldout[k] = heldout_loss(model, build_schedule(cfg), clips, num_t=heldout_t, weighting=cfg.loss_weighting or None,
-                                  seed=seed, per_t=True)  # fmt: skip
-        t0 = time.perf_counter()
-        per_seed = []
-        for s in range(seed, seed + sample_seeds):
-            v, _ = sample_videos(model, cfg, num, steps=sample_steps, seed=s, progress=progress)
-            videos.setdefault(f"{k} image frames", v)  # the figure shows the first seed's samples
-            per_seed.append(_domain_row(v, None, dataset, net, real_stats))
+        per_seed, losses, train_s, t_sample = [], [], [], 0.0
+        for ts in range(train_seeds):
+            cfg = apply_overrides(get_preset(preset), [*overrides, f"steps={steps}", f"image_frames={k}", "sample_every=-1"])
+            cfg = dataclasses.replace(cfg, seed=cfg.seed + ts)
+            run = out / "runs" / (f"image_frames_{k}" + (f"_seed{ts}" if ts else ""))
+            _check_reusable(run, cfg)
+            t0 = time.perf_counter()
+            trained = not (run / "checkpoint.pt").exists() or load_model(run, device="cpu")[2] < steps
+            if trained:
+                trainer = Trainer(cfg, run_dir=run, resume=(run / "checkpoint.pt").exists(), device=device)
+                trainer.train()
+                del trainer
+            train_s.append(str(round(time.perf_counter() - t0)) if trained else "reused")
+            model, cfg, step = load_model(run, device=device)
+            if dataset is None:
+                dataset = build_dataset(cfg)
+                real_stats = _real_stats(dataset, num_real, seed + 1, net)
+                clips = dataset.generate_batch(num_heldout, seed + 3)["video"]
+            losses.append(heldout_loss(model, build_schedule(cfg), clips, num_t=heldout_t,
+                                       weighting=cfg.loss_weighting or None, seed=seed, per_t=True))  # fmt: skip
+            t0 = time.perf_counter()
+            for s in range(seed, seed + sample_seeds):
+                v, _ = sample_videos(model, cfg, num, steps=sample_steps, seed=s, progress=progress)
+                videos.setdefault(f"{k} image frames", v)  # the figure shows the first model's first samples
+                per_seed.append(_domain_row(v, None, dataset, net, real_stats))
+            t_sample += time.perf_counter() - t0
+        heldout[k] = torch.stack(losses)  # (train_seeds, num_heldout, heldout_t)
         rows[f"{k} image frames"] = {**_mean_rows(per_seed), "loss": _final_loss(run), "step": step,
-                                     "train_seconds": train_s, "sample_seconds": round(time.perf_counter() - t0)}  # fmt: skip
+                                     "train_seconds": " / ".join(train_s) if train_seeds > 1 else _int_or(train_s[0]),
+                                     "sample_seconds": round(t_sample)}  # fmt: skip
     rows["real"] = _domain_row(dataset.generate_batch(num, seed + 2)["video"], None, dataset, net, real_stats)
     logsnr = build_schedule(cfg).logsnr((torch.arange(heldout_t) + 0.5) / heldout_t)
     _heldout_columns(rows, heldout, image_frames)
     result = {"preset": preset, "overrides": list(overrides), "steps": steps, "image_frames": list(image_frames),
               "num_videos": num, "num_real": num_real, "sample_steps": sample_steps, "seed": seed, "sample_seeds": sample_seeds,
-              "num_heldout": num_heldout, "heldout_logsnr": [round(v, 3) for v in logsnr.tolist()],
+              "train_seeds": train_seeds, "num_heldout": num_heldout, "heldout_logsnr": [round(v, 3) for v in logsnr.tolist()],
               "domain_net": str(domain_net or "shipped"), "rows": rows, "environment": _environment(), "command": command}  # fmt: skip
     _write_table4(result, videos, out)
     return result
 
 
 def _heldout_columns(rows: dict, heldout: dict, image_frames: Sequence[int]) -> None:
-    """Table 4's held-out loss columns: each model's mean (with its standard error) and, paired by
-    clip, its difference from the first model overall and per noise level (relative, with the
-    standard error of each: ``heldout_rel_by_t``, ``heldout_rel_se_by_t``)."""
+    """Table 4's held-out loss columns from per-model losses ``(train_seeds, N, num_t)``: each
+    setting's mean (with its standard error over clips) and, paired by clip within each training
+    seed, its difference from the first setting, overall, per seed and per noise level (relative,
+    with standard errors: ``heldout_rel_by_t``, ``heldout_rel_se_by_t``). With several training
+    seeds the first setting's row gets the difference of its other seeds from its seed 0."""
+
+    def text(d: torch.Tensor) -> str:  # d: (N,) per-clip differences
+        m, se = _paired(d)
+        return f"{m:+.5f} ± {se:.5f}" + (f" ({m / se:+.1f} SE)" if se > 0 else "")
+
     first = heldout[image_frames[0]]
     for k in image_frames:
         row, loss = rows[f"{k} image frames"], heldout[k]
-        row["heldout_loss"], row["heldout_se"] = _paired(loss.mean(1))
+        row["heldout_loss"], row["heldout_se"] = _paired(loss.mean((0, 2)))
         row["heldout_text"] = f"{row['heldout_loss']:.5f} ± {row['heldout_se']:.5f}"
         if k == image_frames[0]:
+            if len(loss) > 1:
+                row["heldout_diff_text"] = " / ".join(f"seed {s} - seed 0: {text((loss[s] - loss[0]).mean(1))}"
+                                                      for s in range(1, len(loss)))  # fmt: skip
             continue
-        diff = loss - first
-        row["heldout_diff"], row["heldout_diff_se"] = _paired(diff.mean(1))
-        z = row["heldout_diff"] / row["heldout_diff_se"] if row["heldout_diff_se"] > 0 else float("inf")
-        row["heldout_diff_text"] = f"{row['heldout_diff']:+.5f} ± {row['heldout_diff_se']:.5f} ({z:+.1f} SE)"
-        base = first.mean(0)
-        row["heldout_rel_by_t"] = (diff.mean(0) / base).tolist()
-        row["heldout_rel_se_by_t"] = (diff.std(0) / math.sqrt(diff.shape[0]) / base).tolist()
+        diff = loss - first  # paired within each training seed
+        row["heldout_diff"], row["heldout_diff_se"] = _paired(diff.mean((0, 2)))
+        row["heldout_diff_text"] = text(diff.mean((0, 2)))
+        if len(loss) > 1:
+            row["heldout_diff_text"] += " [" + " / ".join(f"seed {s}: {text(d.mean(1))}" for s, d in enumerate(diff)) + "]"
+        per_clip_t, base = diff.mean(0), first.mean((0, 1))
+        row["heldout_rel_by_t"] = (per_clip_t.mean(0) / base).tolist()
+        row["heldout_rel_se_by_t"] = (per_clip_t.std(0) / math.sqrt(per_clip_t.shape[0]) / base).tolist()
 
 
 def _mean_rows(rows: list[dict]) -> dict:
@@ -728,9 +754,12 @@ def _write_table4(result: dict, videos: dict, out: Path) -> None:
 
     from .viz import frame_grid
 
+    n_seeds = result.get("train_seeds", 1)
+    seeds = (f" (and from {n_seeds - 1} more seed{'s' if n_seeds > 2 else ''}, seed + 1, ...: scores are means over all "
+             "of a setting's models)") if n_seeds > 1 else ""
     intro = [
         f"Preset `{result['preset']}`{' with ' + ' '.join(result['overrides']) if result['overrides'] else ''}, trained "
-        f"{result['steps']} steps from the same seed for each number of independent image frames appended to every clip "
+        f"{result['steps']} steps from the same seed{seeds} for each number of independent image frames appended to every clip "
         f"(the video frames of each batch are the same); {result['num_videos']} unconditional samples each "
         f"({result['sample_steps']} sampler steps), FD-domain against {result['num_real']} real clips in ShapesNet "
         f"features ({result['domain_net']}).",
@@ -744,8 +773,12 @@ def _write_table4(result: dict, videos: dict, out: Path) -> None:
                  f"clips, noise and {len(result['heldout_logsnr'])} diffusion times, video frames only, ± its "
                  f"standard error; its difference from the {ks[0]}-image-frame model is paired by clip, so it is measured "
                  "far more finely than either value (the plot shows it per noise level). These errors cover the choice of "
-                 "clips and noise only: each model is trained once, and two training runs of one setting (other seeds) "
-                 "can differ by more. The logged training loss is not comparable between rows: it includes the image frames.")
+                 "clips and noise only, not the training run: "
+                 + ("each model is trained once, and two training runs of one setting (other seeds) can differ by more. "
+                    if n_seeds == 1 else
+                    "differences are paired within each training seed and shown per seed (brackets), and the first row "
+                    "shows how far another seed of the same setting moves its loss. ")
+                 + "The logged training loss is not comparable between rows: it includes the image frames.")
     extra = (*heldout, ("train_seconds", "training seconds (this run)"))
     if result.get("sample_seeds", 1) > 1:
         intro.append(f"Each model is sampled {result['sample_seeds']} times ({result['num_videos']} videos per set, seeds "
