@@ -25,7 +25,7 @@ import torch
 from .utils import cpu_name
 
 __all__ = ["VIDEO_SUFFIXES", "load_videos", "score_videos", "evaluate", "reproduce_extension", "reproduce_guidance",
-           "reproduce_joint_training", "heldout_loss", "real_with_labels", "within_class_spread", "plot_table4",
+           "reproduce_joint_training", "heldout_loss", "heldout_times", "real_with_labels", "within_class_spread", "plot_table4",
            "plot_table5", "write_report"]
 
 VIDEO_SUFFIXES = (".gif", ".mp4", ".webm", ".avi", ".mov", ".mkv")
@@ -251,7 +251,7 @@ def _check_reusable(run: Path, cfg: Any) -> None:
     saved = run / "config.json"
     if not saved.exists():
         return
-    classes = int(getattr(build_dataset(cfg), "num_classes", 0) or 0)
+    classes = int(getattr(build_dataset(cfg), "num_classes", 0) or 0) if cfg.condition == "class" else 0
     wanted = json.loads(json.dumps(to_dict(dataclasses.replace(cfg, model=resolve_model_config(cfg, classes)))))
     have = json.loads(saved.read_text())
     free = {"steps", "run_dir", "log_every", "ckpt_every", "sample_every", "description"}
@@ -261,14 +261,17 @@ def _check_reusable(run: Path, cfg: Any) -> None:
         raise CheckpointMismatch(f"{e}\n(give these settings another output folder)") from None
 
 
-def _int_or(v: str) -> int | str:
-    return int(v) if v.isdigit() else v
-
-
 def _paired(d: torch.Tensor) -> tuple[float, float]:
     """Mean and standard error of per-item values ``(N,)``: one score per clip or sample, or the
     differences between two models' scores on the same items."""
     return d.mean().item(), (d.std() / math.sqrt(d.shape[0])).item()
+
+
+def _paired_text(d: torch.Tensor, digits: int = 5, in_se: bool = True) -> str:
+    """``"+0.00049 ± 0.00004 (+12.1 SE)"`` for per-item differences ``d`` ``(N,)`` (without the
+    part in brackets when ``in_se`` is false)."""
+    m, se = _paired(d)
+    return f"{m:+.{digits}f} ± {se:.{digits}f}" + (f" ({m / se:+.1f} SE)" if in_se and se > 0 else "")
 
 
 def _fmt(v) -> str:
@@ -419,7 +422,8 @@ def reproduce_guidance(
     match (read from pixels), IS-domain, coherence and the probability of the sample's label
     (:class:`~vdm_lite.metrics.domain.ShapesNet`), the last also as a difference from the first
     weight paired by sample (same label and noise), with its standard error; diversity-like:
-    within-class spread of ShapesNet features; and FD-domain against ``num_real`` real clips. Real clips with the same labels are scored as a reference.
+    within-class spread of ShapesNet features; and FD-domain against ``num_real`` real clips.
+    Real clips with the same labels are scored as a reference.
     Writes ``table5.md``, ``table5.json``, ``table5.png`` to ``out_dir`` when given."""
     from .config import build_dataset
     from .metrics.domain import load_shapes_net
@@ -446,7 +450,7 @@ def reproduce_guidance(
         p = row.pop("class_prob_per_video")
         if name != "real" and name != f"w={weights[0]:g}":
             row["class_prob_diff"], row["class_prob_diff_se"] = _paired(p - first)
-            row["class_prob_diff_text"] = f"{row['class_prob_diff']:+.3f} ± {row['class_prob_diff_se']:.3f}"
+            row["class_prob_diff_text"] = _paired_text(p - first, digits=3, in_se=False)
     result = {"source": str(path), "step": step, "num_videos": num, "num_real": num_real, "weights": list(weights),
               "sampler": sampler, "steps": steps, "seed": seed, "domain_net": str(domain_net or "shipped"),
               "rows": rows, "environment": _environment(), "command": command}  # fmt: skip
@@ -526,6 +530,12 @@ def _final_loss(run_dir: Path, last: int = 8) -> float | None:
     return sum(losses[-last:]) / len(losses[-last:]) if losses else None
 
 
+def heldout_times(num_t: int) -> torch.Tensor:
+    """The midpoint grid ``t_j = (j + 1/2) / num_t``, ``(num_t,)``, on which :func:`heldout_loss`
+    scores every clip."""
+    return (torch.arange(num_t, dtype=torch.float32) + 0.5) / num_t
+
+
 @torch.no_grad()
 def heldout_loss(
     model: Any,
@@ -559,13 +569,12 @@ def heldout_loss(
         raise ValueError(f"num_t and batch_size must be positive, got {num_t} and {batch_size}")
     device = next(model.parameters()).device if hasattr(model, "parameters") else clips.device
     gen = torch.Generator().manual_seed(seed)
+    x_all = clips.to(device, torch.float32)
     out = torch.zeros(clips.shape[0], num_t, dtype=torch.float64)
-    for j in range(num_t):
+    for j, t in enumerate(heldout_times(num_t)):
         noise = torch.randn(clips.shape, generator=gen)
-        t = torch.tensor((j + 0.5) / num_t)
         for i in range(0, clips.shape[0], batch_size):
-            x = clips[i : i + batch_size].to(device, torch.float32)
-            loss = diffusion_loss(model, x, schedule, weighting=weighting, t=t,
+            loss = diffusion_loss(model, x_all[i : i + batch_size], schedule, weighting=weighting, t=t,
                                   noise=noise[i : i + batch_size].to(device), **cond)  # fmt: skip
             out[i : i + batch_size, j] = loss.double().cpu()
     return out if per_t else out.mean(1)
@@ -638,7 +647,7 @@ def reproduce_joint_training(
                 trainer = Trainer(cfg, run_dir=run, resume=(run / "checkpoint.pt").exists(), device=device)
                 trainer.train()
                 del trainer
-            train_s.append(str(round(time.perf_counter() - t0)) if trained else "reused")
+            train_s.append(round(time.perf_counter() - t0) if trained else "reused")
             model, cfg, step = load_model(run, device=device)
             if dataset is None:
                 dataset = build_dataset(cfg)
@@ -654,10 +663,10 @@ def reproduce_joint_training(
             t_sample += time.perf_counter() - t0
         heldout[k] = torch.stack(losses)  # (train_seeds, num_heldout, heldout_t)
         rows[f"{k} image frames"] = {**_mean_rows(per_seed), "loss": _final_loss(run), "step": step,
-                                     "train_seconds": " / ".join(train_s) if train_seeds > 1 else _int_or(train_s[0]),
+                                     "train_seconds": " / ".join(map(str, train_s)) if train_seeds > 1 else train_s[0],
                                      "sample_seconds": round(t_sample)}  # fmt: skip
     rows["real"] = _domain_row(dataset.generate_batch(num, seed + 2)["video"], None, dataset, net, real_stats)
-    logsnr = build_schedule(cfg).logsnr((torch.arange(heldout_t) + 0.5) / heldout_t)
+    logsnr = build_schedule(cfg).logsnr(heldout_times(heldout_t))
     _heldout_columns(rows, heldout, image_frames)
     result = {"preset": preset, "overrides": list(overrides), "steps": steps, "image_frames": list(image_frames),
               "num_videos": num, "num_real": num_real, "sample_steps": sample_steps, "seed": seed, "sample_seeds": sample_seeds,
@@ -674,10 +683,6 @@ def _heldout_columns(rows: dict, heldout: dict, image_frames: Sequence[int]) -> 
     with standard errors: ``heldout_rel_by_t``, ``heldout_rel_se_by_t``). With several training
     seeds the first setting's row gets the difference of its other seeds from its seed 0."""
 
-    def text(d: torch.Tensor) -> str:  # d: (N,) per-clip differences
-        m, se = _paired(d)
-        return f"{m:+.5f} ± {se:.5f}" + (f" ({m / se:+.1f} SE)" if se > 0 else "")
-
     first = heldout[image_frames[0]]
     for k in image_frames:
         row, loss = rows[f"{k} image frames"], heldout[k]
@@ -685,14 +690,14 @@ def _heldout_columns(rows: dict, heldout: dict, image_frames: Sequence[int]) -> 
         row["heldout_text"] = f"{row['heldout_loss']:.5f} ± {row['heldout_se']:.5f}"
         if k == image_frames[0]:
             if len(loss) > 1:
-                row["heldout_diff_text"] = " / ".join(f"seed {s} - seed 0: {text((loss[s] - loss[0]).mean(1))}"
+                row["heldout_diff_text"] = " / ".join(f"seed {s} - seed 0: {_paired_text((loss[s] - loss[0]).mean(1))}"
                                                       for s in range(1, len(loss)))  # fmt: skip
             continue
         diff = loss - first  # paired within each training seed
         row["heldout_diff"], row["heldout_diff_se"] = _paired(diff.mean((0, 2)))
-        row["heldout_diff_text"] = text(diff.mean((0, 2)))
+        row["heldout_diff_text"] = _paired_text(diff.mean((0, 2)))
         if len(loss) > 1:
-            row["heldout_diff_text"] += " [" + " / ".join(f"seed {s}: {text(d.mean(1))}" for s, d in enumerate(diff)) + "]"
+            row["heldout_diff_text"] += " [" + " / ".join(f"seed {s}: {_paired_text(d.mean(1))}" for s, d in enumerate(diff)) + "]"
         per_clip_t, base = diff.mean(0), first.mean((0, 1))
         row["heldout_rel_by_t"] = (per_clip_t.mean(0) / base).tolist()
         row["heldout_rel_se_by_t"] = (per_clip_t.std(0) / math.sqrt(per_clip_t.shape[0]) / base).tolist()
