@@ -203,6 +203,8 @@ def test_table4_reproduction_cpu_size(tmp_path):
     assert len(by_seed) == 2 and by_seed[0] == pytest.approx(first, abs=0.5)
     assert row["fd_domain"] == pytest.approx((first + by_seed[1]) / 2, abs=0.5) and row["num_videos"] == 2
     assert "FD-domain per sample set" in (tmp_path / "table4.md").read_text() and two["sample_seeds"] == 2
+    coherence = [float(x) for x in row["coherence_by_seed"].split(" / ")]
+    assert row["coherence"] == pytest.approx(sum(coherence) / 2, abs=0.01)
     assert row["train_seconds"] == "reused" and isinstance(res["rows"]["2 image frames"]["train_seconds"], int)
     with pytest.raises(ValueError, match="sample_seeds"):
         reproduce_joint_training("cpu-smoke", **{**kw, "sample_seeds": 0})
@@ -217,6 +219,10 @@ def test_table4_reproduction_cpu_size(tmp_path):
     assert row2["train_seconds"].startswith("reused / ") and "seed 1 - seed 0:" in row0["heldout_diff_text"]
     assert "seed 0: " + second["heldout_diff_text"].split(" (")[0] in row2["heldout_diff_text"]  # seed 0 as before
     assert len(row2["fd_domain_by_seed"].split(" / ")) == 2  # one sample set per model: two models
+    base = res["rows"]["0 image frames"]["heldout_loss"]
+    assert row2["heldout_rel_by_seed"][0] == pytest.approx(second["heldout_diff"] / base, rel=1e-5)  # seed 0 as before
+    assert len(row2["heldout_rel_by_t_by_seed"]) == 2 and len(row2["heldout_rel_by_t_by_seed"][1]) == 3
+    assert len(row0["heldout_seed_rel_by_t"]) == 1 and len(row0["heldout_seed_rel_by_t"][0]) == 3
     from vdm_lite.checkpoint import CheckpointMismatch
 
     with pytest.raises(CheckpointMismatch, match="seed: run in .*image_frames_0 has 0, config asks for 1"):

@@ -681,7 +681,9 @@ def _heldout_columns(rows: dict, heldout: dict, image_frames: Sequence[int]) -> 
     setting's mean (with its standard error over clips) and, paired by clip within each training
     seed, its difference from the first setting, overall, per seed and per noise level (relative,
     with standard errors: ``heldout_rel_by_t``, ``heldout_rel_se_by_t``). With several training
-    seeds the first setting's row gets the difference of its other seeds from its seed 0."""
+    seeds the first setting's row gets the difference of its other seeds from its seed 0 (and, per
+    noise level, ``heldout_seed_rel_by_t``), and the other rows their relative differences per
+    seed (``heldout_rel_by_seed``, ``heldout_rel_by_t_by_seed``)."""
 
     first = heldout[image_frames[0]]
     for k in image_frames:
@@ -692,12 +694,16 @@ def _heldout_columns(rows: dict, heldout: dict, image_frames: Sequence[int]) -> 
             if len(loss) > 1:
                 row["heldout_diff_text"] = " / ".join(f"seed {s} - seed 0: {_paired_text((loss[s] - loss[0]).mean(1))}"
                                                       for s in range(1, len(loss)))  # fmt: skip
+                row["heldout_seed_rel_by_t"] = [((loss[s] - loss[0]).mean(0) / loss[0].mean(0)).tolist()
+                                                for s in range(1, len(loss))]  # fmt: skip
             continue
         diff = loss - first  # paired within each training seed
         row["heldout_diff"], row["heldout_diff_se"] = _paired(diff.mean((0, 2)))
         row["heldout_diff_text"] = _paired_text(diff.mean((0, 2)))
         if len(loss) > 1:
             row["heldout_diff_text"] += " [" + " / ".join(f"seed {s}: {_paired_text(d.mean(1))}" for s, d in enumerate(diff)) + "]"
+            row["heldout_rel_by_seed"] = (diff.mean((1, 2)) / first.mean((1, 2))).tolist()
+            row["heldout_rel_by_t_by_seed"] = (diff.mean(1) / first.mean(1)).tolist()
         per_clip_t, base = diff.mean(0), first.mean((0, 1))
         row["heldout_rel_by_t"] = (per_clip_t.mean(0) / base).tolist()
         row["heldout_rel_se_by_t"] = (per_clip_t.std(0) / math.sqrt(per_clip_t.shape[0]) / base).tolist()
@@ -705,7 +711,7 @@ def _heldout_columns(rows: dict, heldout: dict, image_frames: Sequence[int]) -> 
 
 def _mean_rows(rows: list[dict]) -> dict:
     """One row from the rows of several sample sets: numbers averaged, and with more than one
-    set the FD-domain and shape consistency of each set as text (``"5034 / 5906"``)."""
+    set the FD-domain, coherence and shape consistency of each set as text (``"5034 / 5906"``)."""
     if len(rows) == 1:
         return rows[0]
 
@@ -717,6 +723,7 @@ def _mean_rows(rows: list[dict]) -> dict:
 
     out = {k: mean(k, v) for k, v in rows[0].items() if k != "per_video"}
     out["fd_domain_by_seed"] = " / ".join(f"{r['fd_domain']:.0f}" for r in rows)
+    out["coherence_by_seed"] = " / ".join(f"{r['coherence']:.2f}" for r in rows)
     out["shape_by_seed"] = " / ".join(f"{r['shape_consistency']:.2f}" for r in rows)
     return out
 
@@ -724,12 +731,14 @@ def _mean_rows(rows: list[dict]) -> dict:
 def plot_table4(result: dict, path: str | Path) -> None:
     """The Table 4 plot from a result (or its ``table4.json``): FD-domain and the world's
     consistency scores against the number of image frames, and the held-out video loss of each
-    model relative to the first, per noise level, with a band of two standard errors."""
+    model relative to the first, per noise level, with a band of two standard errors over clips;
+    with several training seeds each seed's curve is dotted and the first setting's other seeds
+    against its seed 0 are dashed gray (the difference a training seed alone makes)."""
     import matplotlib.pyplot as plt
 
     ks = result["image_frames"]
     rows = result["rows"]
-    fig, axes = plt.subplots(1, 3, figsize=(11, 2.8))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 2.8))
     _metric_plot(axes[0], ks, rows, [("fd_domain", "FD-domain")], "image frames per clip", rows["real"])
     _metric_plot(axes[1], ks, rows, [("coherence", "coherence"), ("color_consistency", "color consistency"),
                                      ("shape_consistency", "shape consistency")], "image frames per clip", rows["real"])  # fmt: skip
@@ -741,14 +750,20 @@ def plot_table4(result: dict, path: str | Path) -> None:
         rel, se = torch.tensor(row["heldout_rel_by_t"]) * 100, torch.tensor(row["heldout_rel_se_by_t"]) * 100
         line, = axes[2].plot(lam, rel, "o-", ms=3, label=f"{k} image frames")
         axes[2].fill_between(lam, rel - 2 * se, rel + 2 * se, color=line.get_color(), alpha=0.2, lw=0)
+        for s, by_t in enumerate(row.get("heldout_rel_by_t_by_seed", [])):
+            axes[2].plot(lam, torch.tensor(by_t) * 100, ":", color=line.get_color(), lw=1,
+                         label=f"{k} image frames, each training seed" if s == 0 else None)  # fmt: skip
+    for s, by_t in enumerate(rows[f"{ks[0]} image frames"].get("heldout_seed_rel_by_t", []), start=1):
+        axes[2].plot(lam, torch.tensor(by_t) * 100, "--", color="gray", lw=1,
+                     label=f"{ks[0]} image frames: seed {s} vs seed 0" if s == 1 else None)  # fmt: skip
     axes[2].axhline(0, color="k", lw=0.8)
     axes[2].set_xlabel("log-SNR $\\lambda$ (noisier to the right)")
     axes[2].invert_xaxis()
     axes[2].set_ylabel(f"vs {ks[0]} image frames (%)")
-    axes[2].set_title("held-out video loss by noise level (band: ±2 SE)", fontsize=8)
-    axes[2].legend(fontsize=7)
+    axes[2].set_title("held-out video loss by noise level (band: ±2 SE over clips)", fontsize=8)
+    axes[2].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=90, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -788,8 +803,9 @@ def _write_table4(result: dict, videos: dict, out: Path) -> None:
     if result.get("sample_seeds", 1) > 1:
         intro.append(f"Each model is sampled {result['sample_seeds']} times ({result['num_videos']} videos per set, seeds "
                      f"{result['seed']}, {result['seed'] + 1}, ...): the scores are means over the sets, and the last columns "
-                     "show each set's FD-domain and shape consistency (the spread a difference between models must beat).")
-        extra = (("fd_domain_by_seed", "FD-domain per sample set"), ("shape_by_seed", "shape consistency per sample set"), *extra)
+                     "show each set's FD-domain, coherence and shape consistency (the spread a difference between models must beat).")
+        extra = (("fd_domain_by_seed", "FD-domain per sample set"), ("coherence_by_seed", "coherence per sample set"),
+                 ("shape_by_seed", "shape consistency per sample set"), *extra)  # fmt: skip
     _write_table(out, "table4", "Table 4 at small scale: joint image-video training", intro, TABLE4_COLUMNS, result,
                  extra_cols=extra)  # fmt: skip
     plot_table4(result, out / "table4.png")
