@@ -803,7 +803,8 @@ def _write_table4(result: dict, videos: dict, out: Path) -> None:
     if result.get("sample_seeds", 1) > 1:
         intro.append(f"Each model is sampled {result['sample_seeds']} times ({result['num_videos']} videos per set, seeds "
                      f"{result['seed']}, {result['seed'] + 1}, ...): the scores are means over the sets, and the last columns "
-                     "show each set's FD-domain, coherence and shape consistency (the spread a difference between models must beat).")
+                     "show each set's FD-domain, coherence and shape consistency (the spread a difference between models must beat)"
+                     + (", training seed 0's sets first." if n_seeds > 1 else "."))
         extra = (("fd_domain_by_seed", "FD-domain per sample set"), ("coherence_by_seed", "coherence per sample set"),
                  ("shape_by_seed", "shape consistency per sample set"), *extra)  # fmt: skip
     _write_table(out, "table4", "Table 4 at small scale: joint image-video training", intro, TABLE4_COLUMNS, result,
