@@ -685,6 +685,9 @@ def _heldout_columns(rows: dict, heldout: dict, image_frames: Sequence[int]) -> 
     noise level, ``heldout_seed_rel_by_t``), and the other rows their relative differences per
     seed (``heldout_rel_by_seed``, ``heldout_rel_by_t_by_seed``)."""
 
+    def rel_by_t(d: torch.Tensor, base: torch.Tensor) -> list:  # (..., N, T) -> (..., T): mean difference / mean loss
+        return (d.mean(-2) / base.mean(-2)).tolist()
+
     first = heldout[image_frames[0]]
     for k in image_frames:
         row, loss = rows[f"{k} image frames"], heldout[k]
@@ -694,8 +697,7 @@ def _heldout_columns(rows: dict, heldout: dict, image_frames: Sequence[int]) -> 
             if len(loss) > 1:
                 row["heldout_diff_text"] = " / ".join(f"seed {s} - seed 0: {_paired_text((loss[s] - loss[0]).mean(1))}"
                                                       for s in range(1, len(loss)))  # fmt: skip
-                row["heldout_seed_rel_by_t"] = [((loss[s] - loss[0]).mean(0) / loss[0].mean(0)).tolist()
-                                                for s in range(1, len(loss))]  # fmt: skip
+                row["heldout_seed_rel_by_t"] = rel_by_t(loss[1:] - loss[0], loss[0])
             continue
         diff = loss - first  # paired within each training seed
         row["heldout_diff"], row["heldout_diff_se"] = _paired(diff.mean((0, 2)))
@@ -703,10 +705,10 @@ def _heldout_columns(rows: dict, heldout: dict, image_frames: Sequence[int]) -> 
         if len(loss) > 1:
             row["heldout_diff_text"] += " [" + " / ".join(f"seed {s}: {_paired_text(d.mean(1))}" for s, d in enumerate(diff)) + "]"
             row["heldout_rel_by_seed"] = (diff.mean((1, 2)) / first.mean((1, 2))).tolist()
-            row["heldout_rel_by_t_by_seed"] = (diff.mean(1) / first.mean(1)).tolist()
-        per_clip_t, base = diff.mean(0), first.mean((0, 1))
-        row["heldout_rel_by_t"] = (per_clip_t.mean(0) / base).tolist()
-        row["heldout_rel_se_by_t"] = (per_clip_t.std(0) / math.sqrt(per_clip_t.shape[0]) / base).tolist()
+            row["heldout_rel_by_t_by_seed"] = rel_by_t(diff, first)
+        per_clip_t = diff.mean(0)  # (N, T): each clip's difference, averaged over training seeds
+        row["heldout_rel_by_t"] = rel_by_t(per_clip_t, first.mean(0))
+        row["heldout_rel_se_by_t"] = (per_clip_t.std(0) / math.sqrt(per_clip_t.shape[0]) / first.mean((0, 1))).tolist()
 
 
 def _mean_rows(rows: list[dict]) -> dict:
