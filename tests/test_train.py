@@ -180,3 +180,38 @@ def test_init_from_weights_of_another_shape_is_a_clear_error(tmp_path):
         Trainer(tiny(init_from=str(tmp_path / "a" / "ema.safetensors"), **{"model.base_channels": 16}), run_dir=tmp_path / "b")
     with pytest.raises(FileNotFoundError, match="no weights file"):
         Trainer(tiny(init_from=str(tmp_path / "missing.safetensors")), run_dir=tmp_path / "c")
+
+
+def test_time_limit_stops_with_a_checkpoint_and_resume_finishes_exactly(tmp_path):
+    a = Trainer(tiny(steps=6), run_dir=tmp_path / "a")
+    a.train(progress=False)
+    b = Trainer(tiny(steps=6), run_dir=tmp_path / "b")
+    b.train(progress=False, time_limit=1e-6)  # past the deadline after the first step
+    assert (b.step, b.stop_reason) == (1, "time limit")
+    assert load_state(tmp_path / "b" / "checkpoint.pt")["step"] == 1
+    c = Trainer(tiny(steps=6), run_dir=tmp_path / "b", resume=True)
+    c.train(progress=False, time_limit=3600.0)
+    assert (c.step, c.stop_reason) == (6, "")
+    sa, sc = all_state(a), all_state(c)
+    assert all(torch.equal(sa[k], sc[k]) for k in sa)
+    with pytest.raises(ValueError, match="time_limit"):
+        c.train(progress=False, time_limit=0)
+
+
+def test_sigterm_stops_after_the_step_with_a_checkpoint(tmp_path):
+    import signal
+
+    tr = Trainer(tiny(steps=50), run_dir=tmp_path / "r")
+    step = tr.train_step
+
+    def step_then_term():  # the signal arrives in the middle of step 3
+        out = step()
+        if tr.step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return out
+
+    tr.train_step = step_then_term
+    tr.train(progress=False)
+    assert (tr.step, tr.stop_reason) == (3, "SIGTERM")
+    assert load_state(tmp_path / "r" / "checkpoint.pt")["step"] == 3
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back

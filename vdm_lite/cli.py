@@ -2,10 +2,14 @@
 
     vdm-lite train --preset=cpu-small                     # train on the built-in dataset, write samples
     vdm-lite train --preset=cpu-small --resume            # continue exactly where it stopped
+    vdm-lite train --preset=cpu-small --overwrite         # start again; the old run is moved aside
     vdm-lite train --preset=cpu-smoke steps=50 lr=1e-3    # any config field as key=value (or --key=value)
-    vdm-lite sample runs/cpu-small --sampler=pc --steps=128 --num=8
+    vdm-lite train --help                                 # every config key, its default and meaning
+    vdm-lite config cpu-small steps=50                    # a preset's values, as training would use them
+    vdm-lite sample runs/cpu-small --sampler=pc --steps=128 --num=8   # -> runs/cpu-small/samples/sample-001/
     vdm-lite sample runs/cpu-small --mode=extend --total-frames=64       # Section 3.1: predict, extend,
     vdm-lite sample runs/cpu-small --mode=superres --input=low.mp4       #   interpolate, superres, upsample
+    vdm-lite sample data/checkpoints/shapes-uncond.safetensors        # -> runs/samples/shapes-uncond-sample-001/
     vdm-lite export runs/cpu-small data/checkpoints/x.safetensors   # fp16 weights to share
     vdm-lite evaluate runs/cpu-small --num=16                         # world-rule scores (+ FVD with --i3d)
     vdm-lite reproduce table6 data/checkpoints/shapes-lowres.safetensors   # replacement vs eq. (7)
@@ -15,25 +19,138 @@
     vdm-lite presets                                      # the training presets
 
 Multi-GPU: ``torchrun --nproc_per_node=8 -m vdm_lite.cli train --preset=ucf101 data_root=...``.
+
+Nothing is lost: ``train`` refuses a folder that holds a run (``checkpoint.pt`` or ``log.csv``)
+unless told ``--resume`` or ``--overwrite`` (which renames the old run ``RUN.old-<time>``), and
+every ``sample`` / ``evaluate`` call writes a new numbered folder (``<mode>-001``, ``-002``,
+...): under ``RUN/samples/`` for a run directory, under ``runs/samples/`` for a weights file.
+
+Errors: input the package rejects (a bad path, the wrong kind of file, a bad value, an unknown
+config key) prints one line, ``vdm-lite CMD: error: ...``, and exits with code 2. By the package's
+convention such errors are ``ValueError`` / ``OSError`` (and ``VideoReadError``); any other
+exception is a bug and keeps its traceback, as every error does with ``vdm-lite --debug``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+import re
 import sys
+import time
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["main", "UsageError"]
+
+FORMATS = ("gif", "mp4", "png")
+
+
+class UsageError(Exception):
+    """A mistake in the command line or in what it names: one line on stderr, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``vdm-lite CMD: error: ...``, exit code 2), and an epilog
+    that may be a function, called only when the help is shown (it imports the configs)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def format_help(self):
+        if callable(self.epilog):
+            self.epilog = self.epilog()
+        return super().format_help()
+
+
+def _positive(text: str) -> int:
+    """argparse type: a whole number >= 1 (0 videos or 0 steps is a mistake, not a request)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _formats(text: str) -> list[str]:
+    """argparse type: comma-separated output formats."""
+    fmts = [f.strip().lower() for f in text.split(",") if f.strip()]
+    if not fmts or any(f not in FORMATS for f in fmts):
+        raise argparse.ArgumentTypeError(f"expected formats from {', '.join(FORMATS)} (comma-separated), got {text!r}")
+    return fmts
 
 
 def _split_overrides(extra: list[str]) -> list[str]:
     out = []
     for a in extra:
         if "=" not in a:
-            raise SystemExit(f"vdm-lite: unrecognized argument {a!r} (config overrides look like key=value)")
+            raise UsageError(f"unrecognized argument {a!r} (config overrides look like key=value)")
         out.append(a[2:] if a.startswith("--") else a)
     return out
+
+
+def _no_extra(extra: list[str]) -> None:
+    if extra:
+        raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+
+
+def _new_folder(parent: Path, prefix: str) -> Path:
+    """A new folder ``parent/prefix-NNN``, numbered one past the highest there; created at once,
+    so that no two calls write into the same one."""
+    parent.mkdir(parents=True, exist_ok=True)
+    pattern = re.compile(re.escape(prefix) + r"-(\d+)")
+    n = max((int(m.group(1)) for q in parent.iterdir() if (m := pattern.fullmatch(q.name))), default=0)
+    while True:
+        n += 1
+        folder = parent / f"{prefix}-{n:03d}"
+        try:
+            folder.mkdir()
+        except FileExistsError:  # another call took it
+            continue
+        return folder
+
+
+def _output_folder(path: Path, kind: str, name: str) -> Path:
+    """Where a command's outputs go by default: ``RUN/<kind>/<name>-NNN`` for a folder, and
+    ``runs/<kind>/<stem>-<name>-NNN`` for a file (never next to it: shipped weights live in ``data/``)."""
+    if path.is_dir():
+        return _new_folder(path / kind, name)
+    stem = path.resolve().parent.name if path.stem == "checkpoint" else path.stem  # RUN/checkpoint.pt: the run's name
+    return _new_folder(Path("runs") / kind, f"{stem}-{name}")
+
+
+RUN_MARKERS = ("checkpoint.pt", "log.csv")  # what makes a folder hold a run that training would overwrite
+
+
+def _prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> Path | None:
+    """Check ``run_dir`` before training starts: a run already there is continued (``resume``),
+    moved aside to ``RUN.old-<time>`` (``overwrite``; rank 0 moves it), or an error. Returns the
+    folder the old run was moved to, if it was."""
+    from .train import DistInfo
+
+    if resume and overwrite:
+        raise UsageError("--resume continues the run and --overwrite moves it aside: give one of them")
+    if resume:
+        if not (run_dir / "checkpoint.pt").is_file():
+            raise UsageError(f"nothing to resume: no checkpoint.pt in {run_dir}; drop --resume to start a new run there")
+        return None
+    held = [name for name in RUN_MARKERS if (run_dir / name).exists()]
+    if not held:
+        return None
+    if not overwrite:
+        raise UsageError(f"{run_dir} already holds a run ({', '.join(held)}); continue it with --resume, "
+                         "move it aside and start again with --overwrite, or give another --run-dir")  # fmt: skip
+    if not DistInfo.from_env().main:
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    old, n = run_dir.with_name(f"{run_dir.name}.old-{stamp}"), 1
+    while old.exists():
+        n += 1
+        old = run_dir.with_name(f"{run_dir.name}.old-{stamp}-{n}")
+    run_dir.rename(old)
+    return old
 
 
 def cmd_train(args, extra) -> int:
@@ -42,9 +159,12 @@ def cmd_train(args, extra) -> int:
     from .train import Trainer, TrainingDiverged
 
     cfg = apply_overrides(get_preset(args.preset), _split_overrides(extra))
+    moved = _prepare_run_dir(Path(args.run_dir or cfg.run_dir), args.resume, args.overwrite)
     trainer = Trainer(cfg, run_dir=args.run_dir, resume=args.resume)
     if trainer.dist.main:
         n = sum(p.numel() for p in trainer.model.parameters())
+        if moved is not None:
+            print(f"vdm-lite train: moved the old run in {trainer.run_dir} to {moved}")
         print(
             f"vdm-lite train: preset {args.preset!r}, {n / 1e6:.2f}M parameters, device {trainer.device}, "
             f"world size {trainer.dist.world}, run dir {trainer.run_dir}" + (f", resuming at step {trainer.step}" if args.resume else "")
@@ -52,13 +172,31 @@ def cmd_train(args, extra) -> int:
         if cfg.init_from and not args.resume:
             print(f"vdm-lite train: weights from {cfg.init_from}; new: {', '.join(trainer.new_weights) or 'none'}")
     try:
-        last = trainer.train()
+        last = trainer.train(time_limit=None if args.time_limit is None else 60.0 * args.time_limit)
     except TrainingDiverged as e:
         print(f"vdm-lite train: {e}", file=sys.stderr)
         return 3
     if trainer.dist.main:
+        if trainer.stop_reason:
+            why = f"the time limit of {args.time_limit:g} min" if trainer.stop_reason == "time limit" else trainer.stop_reason
+            print(f"vdm-lite train: stopped at step {trainer.step} of {cfg.steps} after {why}; checkpoint in "
+                  f"{trainer.run_dir} (continue with --resume)")
+            return 0
+        samples = f" and samples/step_{trainer.step:07d}.*" if cfg.sample_every >= 0 else ""  # sample_every=-1: none
         print(f"vdm-lite train: done at step {trainer.step}, last loss {last.get('loss', float('nan')):.5f}; "
-              f"checkpoint and samples in {trainer.run_dir}")
+              f"wrote checkpoint.pt, ema.safetensors, model.safetensors, log.csv{samples} in {trainer.run_dir}")
+    return 0
+
+
+def cmd_config(args, extra) -> int:
+    from .config import build_dataset, get_preset, resolve_model_config
+    from .overrides import apply_overrides
+
+    cfg = apply_overrides(get_preset(args.preset), _split_overrides(extra))
+    classes = int(getattr(build_dataset(cfg), "num_classes", 0) or 0) if cfg.condition == "class" else 0
+    cfg = dataclasses.replace(cfg, model=resolve_model_config(cfg, classes))  # as the trainer fills it in
+    print(f"# preset {args.preset}" + (f" with {' '.join(extra)}" if extra else "") + f": {cfg.description}")
+    print("\n".join(_config_table(cfg)))
     return 0
 
 
@@ -71,13 +209,13 @@ def _recon_weight(args) -> float:
 
 
 def cmd_sample(args, extra) -> int:
+    from .checkpoint import describe_kind, input_kind
     from .sampling import conditional_videos, load_model, read_input_video, sample_videos, write_outputs
 
-    if extra:
-        raise SystemExit(f"vdm-lite sample: unrecognized arguments {extra}")
+    _no_extra(extra)
+    if args.input and (kind := input_kind(args.input)) != "video":
+        raise UsageError(f"--input={args.input} is {describe_kind(kind)}, not a video file (mp4, gif, webm, ...)")
     model, cfg, _ = load_model(args.run, weights=args.weights, device=args.device)
-    out = Path(args.out) if args.out else Path(args.run if Path(args.run).is_dir() else Path(args.run).parent) / "samples" / args.mode
-    formats = args.formats.split(",")
     if args.mode == "sample":
         videos, captions = sample_videos(
             model,
@@ -93,12 +231,19 @@ def cmd_sample(args, extra) -> int:
             frames=args.frames,
             device=args.device,
         )
-        paths = write_outputs(videos, out, fps=args.fps, captions=captions, formats=formats)
+        outputs = [("", videos)]
     else:
         video = None
         if args.input:
-            res = cfg.resolution // args.scale if args.mode in ("superres", "upsample") else cfg.resolution
-            video = read_input_video(args.input, res, frames=args.frames)
+            low = args.mode in ("superres", "upsample")  # the input is the low resolution, never resized
+            res = cfg.resolution // args.scale if low else cfg.resolution
+            if low and cfg.resolution % args.scale:
+                raise UsageError(f"--scale={args.scale} does not divide the model's resolution {cfg.resolution}")
+            try:
+                video = read_input_video(args.input, res, frames=args.frames, exact=low)
+            except ValueError as e:
+                raise UsageError(f"{e}: --mode={args.mode} --scale={args.scale} takes {res}x{res} frames to the model's "
+                                 f"{cfg.resolution}x{cfg.resolution}; resize the video to {res}x{res} or change --scale") from None  # fmt: skip
         kw = {} if args.gamma is None else {"gamma": args.gamma}
         result = conditional_videos(
             model, cfg, args.mode, args.num, video=video, context_frames=args.context_frames, total_frames=args.total_frames,
@@ -106,10 +251,14 @@ def cmd_sample(args, extra) -> int:
             method=args.method, replacement=args.replacement, recon_weight=_recon_weight(args), downsampler=args.downsampler,
             sampler=args.sampler, steps=args.steps, guidance_weight=args.guidance or 0.0, **kw,
         )  # fmt: skip
-        paths = write_outputs(result["output"], out, fps=args.fps, formats=formats)
-        extra_outputs = [("input", result["input"])] + ([("truth", result["truth"])] if result["truth"] is not None else [])
-        for name, v in extra_outputs:
-            paths += write_outputs(v, out.with_name(f"{out.name}-{name}"), fps=args.fps, formats=formats)
+        outputs = [("", result["output"]), ("-input", result["input"])]
+        outputs += [("-truth", result["truth"])] if result["truth"] is not None else []
+        captions = None
+    out = Path(args.out) if args.out else _output_folder(Path(args.run), "samples", args.mode) / args.mode
+    paths = []
+    for suffix, v in outputs:
+        paths += write_outputs(v, out.with_name(out.name + suffix), fps=args.fps, captions=captions if not suffix else None,
+                               formats=args.formats)  # fmt: skip
     print("vdm-lite sample: wrote " + ", ".join(str(p) for p in paths))
     return 0
 
@@ -117,25 +266,28 @@ def cmd_sample(args, extra) -> int:
 def cmd_export(args, extra) -> int:
     from .sampling import export_weights
 
-    if extra:
-        raise SystemExit(f"vdm-lite export: unrecognized arguments {extra}")
+    _no_extra(extra)
+    if Path(args.out).suffix != ".safetensors":
+        raise UsageError(f"the output {args.out} must end in .safetensors (export writes safetensors weights)")
     path = export_weights(args.run, args.out, weights=args.weights, dtype=args.dtype)
     print(f"vdm-lite export: wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
 
 
 def cmd_evaluate(args, extra) -> int:
-    from .evaluate import evaluate
+    from .evaluate import evaluate, write_report
 
-    if extra:
-        raise SystemExit(f"vdm-lite evaluate: unrecognized arguments {extra}")
+    _no_extra(extra)
     p = Path(args.path)
-    out = Path(args.out) if args.out else (p if p.is_dir() else p.parent) / "eval"
     report = evaluate(p, num=args.num, mode=args.mode, steps=args.steps, sampler=args.sampler, seed=args.seed,
                       total_frames=args.total_frames, method=args.method, recon_weight=args.recon_weight,
-                      resolution=args.resolution, i3d=args.i3d, device=args.device, out_dir=out)  # fmt: skip
+                      resolution=args.resolution, i3d=args.i3d, device=args.device)  # fmt: skip
+    out = Path(args.out) if args.out else _output_folder(p, "eval", "videos" if report["kind"] == "folder" else args.mode)
+    write_report(report, out)
     keys = [k for k in ("count_stability", "color_consistency", "shape_consistency", "accel", "position_ratio", "color_ratio", "class_match") if k in report]
     print(f"vdm-lite evaluate: {report['num_videos']} videos of {report['frames']} frames")
+    if report.get("num_skipped"):
+        print(f"  skipped {report['num_skipped']} unreadable file(s): {', '.join(report['skipped'])} (problems in report.json)")
     for k in keys:
         v = report[k]
         print(f"  {k:<18} {'n/a' if v is None else f'{v:.3f}'}")
@@ -156,10 +308,10 @@ def _command_line(args) -> str:
 def cmd_reproduce(args, extra) -> int:
     from . import evaluate as ev
 
-    if extra and args.table != "table4":
-        raise SystemExit(f"vdm-lite reproduce: unrecognized arguments {extra}")
-    if args.table != "table4" and not args.checkpoint:
-        raise SystemExit(f"vdm-lite reproduce {args.table}: give the checkpoint to evaluate")
+    if args.table != "table4":
+        _no_extra(extra)
+        if not args.checkpoint:
+            raise UsageError(f"{args.table} evaluates a model: give its run directory or .safetensors file")
     out = Path(args.out or f"runs/reproduce/{args.table}")
     command = _command_line(args)
     common = dict(sampler=args.sampler, seed=args.seed, device=args.device, out_dir=out, command=command)
@@ -188,8 +340,7 @@ def cmd_reproduce(args, extra) -> int:
 def cmd_train_domain(args, extra) -> int:
     from .metrics.domain import SHIPPED_SHAPES_NET, _main_train
 
-    if extra:
-        raise SystemExit(f"vdm-lite train-domain: unrecognized arguments {extra}")
+    _no_extra(extra)
     out = Path(args.out or SHIPPED_SHAPES_NET)
     meta = _main_train(args.steps, args.batch_size, args.seed, out, command=_command_line(args))
     print(f"vdm-lite train-domain: wrote {out}; held-out scores {meta['held_out']}")
@@ -209,31 +360,152 @@ def cmd_presets(args, extra) -> int:
     return 0
 
 
+# One line per config key for `vdm-lite train --help` and `vdm-lite config`; the keys themselves
+# come from the dataclasses (tests/test_cli.py checks that every field has its line here).
+TRAIN_KEYS = {
+    "description": "what the preset is for (shown by `vdm-lite presets`)",
+    "model": "the U-Net (model.* keys below)",
+    "dataset": "shapes (the built-in world), digits (moving MNIST digits), folder (videos under data_root) or mmnist",
+    "data_root": "folder dataset: a folder of videos (UCF101 layout); mmnist: the mnist_test_seq.npy file",
+    "frames": "frames per training clip (T)",
+    "resolution": "frame height and width in pixels",
+    "frame_skip": "keep one frame every frame_skip",
+    "num_objects": "shapes: objects per clip, (min, max)",
+    "image_frames": "K independent image frames appended per clip (joint image-video training, Section 3)",
+    "data_seed": "seed of the dataset's indexed items (dataset[i]) and of a file dataset's order",
+    "condition": "none, class or text",
+    "cond_drop_prob": "probability of dropping the condition in training (classifier-free guidance, eq. (6))",
+    "schedule": "log-SNR noise schedule: cosine (the paper's), shifted_cosine or linear",
+    "logsnr_min": "lowest log-SNR of the schedule (t = 1)",
+    "logsnr_max": "highest log-SNR of the schedule (t = 0)",
+    "loss_weighting": "weighting of the loss: eps, v, x or elbo; empty: plain MSE of the model's parameterization",
+    "low_discrepancy": "stratified diffusion times within a batch (lower-variance loss)",
+    "steps": "optimizer steps in total",
+    "batch_size": "clips per optimizer step, global (across processes and grad_accum)",
+    "grad_accum": "micro-batches accumulated per optimizer step",
+    "lr": "learning rate after warmup (AdamW)",
+    "beta1": "AdamW beta1",
+    "beta2": "AdamW beta2",
+    "weight_decay": "AdamW weight decay",
+    "warmup_steps": "linear learning-rate warmup steps (then constant)",
+    "grad_clip": "gradient norm clipping (0: none)",
+    "ema_decay": "decay of the EMA of the weights that sampling uses (ramped up early in training)",
+    "precision": "auto (bf16/fp16 on GPUs, fp32 on the CPU), fp32, bf16 or fp16",
+    "compile": "torch.compile the model",
+    "num_workers": "DataLoader workers for file datasets",
+    "seed": "seed of the initial weights and of every step's draws (built-in world clips, times, noise)",
+    "init_from": "fine-tune: start from these weights (a .safetensors file or a run directory)",
+    "run_dir": "where the run is written (--run-dir overrides it)",
+    "log_every": "steps between rows of log.csv",
+    "ckpt_every": "steps between checkpoints (one is always written at the end)",
+    "sample_every": "steps between sample videos; 0: only at the end; -1: never",
+    "num_samples": "videos per sample",
+    "sampler": "sampler of the samples: ancestral, pc or ddim",
+    "sample_steps": "sampling steps",
+    "gamma": "ancestral variance interpolation, eq. (4)",
+    "guidance_weight": "classifier-free guidance weight w of the samples, eq. (6)",
+    "fps": "frames per second of the sample videos",
+}
+MODEL_KEYS = {
+    "in_channels": "video channels (3: RGB)",
+    "out_channels": "output channels (none: as in_channels)",
+    "base_channels": "channels of the first level",
+    "channel_mults": "channel multiplier of each level (one level per entry)",
+    "num_res_blocks": "residual blocks per level",
+    "attention_resolutions": "spatial sizes (at image_size) whose levels get spatial + temporal attention",
+    "head_dim": "channels per attention head",
+    "emb_dim": "width of the conditioning vector (log-SNR, class, text)",
+    "mlp_layers": "linear layers of the conditioning MLP",
+    "dropout": "dropout in the residual blocks",
+    "norm_groups": "GroupNorm groups (statistics per frame)",
+    "num_frames": "training frames (filled in from frames)",
+    "image_size": "training resolution (filled in from resolution)",
+    "parameterization": "what the network predicts: eps, v or x",
+    "num_classes": "classes of a class condition (filled in from the data; 0: none)",
+    "text_encoder": "none, byte (trained with the U-Net) or minilm (frozen, pretrained); condition=text sets byte if none",
+    "text_width": "byte text encoder: width",
+    "text_layers": "byte text encoder: transformer layers",
+    "text_heads": "byte text encoder: attention heads",
+    "text_max_len": "byte text encoder: tokens per caption",
+    "max_rel_distance": "temporal attention: relative distances clipped to [-K, K]",
+    "mid_attention": "spatial + temporal attention in the middle block",
+    "scale_shift": "conditioning as a scale and shift of each residual block (false: added)",
+    "gradient_checkpointing": "recompute activations in the backward pass (less memory, slower)",
+}
+
+
+def _show(value) -> str:
+    """A config value as it is written on the command line."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value))
+    return str(value) if value != "" else '""'
+
+
+def _config_table(cfg) -> list[str]:
+    """``  key=value   meaning``, one line per field of a TrainConfig, nested ``model.*`` ones."""
+    rows = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            rows += [(f"model.{g.name}", getattr(value, g.name), MODEL_KEYS.get(g.name, "")) for g in dataclasses.fields(value)]
+        else:
+            rows.append((f.name, value, TRAIN_KEYS.get(f.name, "")))
+    cells = [f"{k}={_show(v)}" for k, v, _ in rows]
+    width = min(max(map(len, cells)), 36)
+    return [f"  {c:<{width}}  {m}" for c, (_, _, m) in zip(cells, rows)]
+
+
+def _train_epilog() -> str:
+    from .config import TrainConfig
+
+    return ("config keys, as key=value (or --key=value), shown with the defaults of TrainConfig, which every preset\n"
+            "changes in part (`vdm-lite config PRESET` prints a preset's values):\n"
+            + "\n".join(_config_table(TrainConfig())))  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vdm-lite", description="Video Diffusion Models: train and sample.")
+    p = _Parser(prog="vdm-lite", description="Video Diffusion Models: train and sample.")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error instead of one line")
+    common = argparse.ArgumentParser(add_help=False)  # --debug after the command works too
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a model (config overrides as key=value)", description=cmd_train.__doc__ or "Train a model on a preset; any config field can be overridden as key=value.")
+    def add(name: str, **kw) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kw)
+
+    t = add("train", help="train a model (config overrides as key=value)", epilog=_train_epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            description="Train a model on a preset; any config field can be overridden as key=value (listed below).")  # fmt: skip
     t.add_argument("--preset", default="cpu-small", help="training preset (see `vdm-lite presets`); default cpu-small")
     t.add_argument("--run-dir", default=None, help="run directory (default: the preset's runs/<name>)")
     t.add_argument("--resume", action="store_true", help="continue from run-dir/checkpoint.pt exactly")
+    t.add_argument("--overwrite", action="store_true",
+                   help="start a new run where one is (checkpoint.pt or log.csv): the old one is moved to RUN.old-<time>")
+    t.add_argument("--time-limit", type=float, default=None, metavar="MIN",
+                   help="stop cleanly (with a checkpoint) after MIN minutes of wall time; --resume continues")
     t.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("sample", help="sample videos from a trained run", description="Sample videos from a run directory, checkpoint.pt or a .safetensors file.")
+    s = add("sample", help="sample videos from a trained run", description="Sample videos from a run directory, checkpoint.pt or a .safetensors file.")
     s.add_argument("run", help="run directory, checkpoint.pt or weights .safetensors")
     s.add_argument("--weights", choices=["ema", "model"], default="ema", help="EMA weights (default) or raw weights")
     s.add_argument("--sampler", choices=["ancestral", "pc", "ddim"], default="ancestral")
-    s.add_argument("--steps", type=int, default=128, help="sampling steps (default 128)")
+    s.add_argument("--steps", type=_positive, default=128, help="sampling steps (default 128)")
     s.add_argument("--gamma", type=float, default=None, help="ancestral variance interpolation, eq. (4) (default: the config's)")
     s.add_argument("--guidance", type=float, default=None, help="classifier-free guidance weight w, eq. (6)")
     s.add_argument("--class-label", type=int, nargs="*", default=None, help="class label(s) for a class-conditional model")
     s.add_argument("--text", nargs="*", default=None, help="caption(s) for a text-conditional model")
-    s.add_argument("--num", type=int, default=4, help="number of videos")
-    s.add_argument("--frames", type=int, default=None, help="frames per video (default: as trained)")
+    s.add_argument("--num", type=_positive, default=4, help="number of videos")
+    s.add_argument("--frames", type=_positive, default=None, help="frames per video (default: as trained)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--fps", type=int, default=8)
-    s.add_argument("--formats", default="gif,mp4,png", help="comma-separated: gif, mp4, png (frame grid)")
-    s.add_argument("--out", default=None, help="output path stem (default RUN/samples/sample)")
+    s.add_argument("--fps", type=_positive, default=8)
+    s.add_argument("--formats", type=_formats, default="gif,mp4,png", help="comma-separated: gif, mp4, png (frame grid)")
+    s.add_argument("--out", default=None, help="output path stem, e.g. out/v for out/v.gif (default: a new numbered folder, "
+                                               "RUN/samples/MODE-NNN/MODE.* for a run directory, runs/samples/STEM-MODE-NNN/MODE.* "
+                                               "for a file)")  # fmt: skip
     s.add_argument("--device", default=None, help="cpu, cuda, ... (default: best available)")
     c = s.add_argument_group("conditional modes (Section 3.1), for an unconditionally (or class-) trained model")
     c.add_argument("--mode", choices=["sample", "predict", "extend", "interpolate", "superres", "upsample"], default="sample",
@@ -246,76 +518,84 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--recon-weight", type=float, default=None,
                    help="w_r of eq. (7)/(8); default 20 for predict/extend/interpolate and 10 * (scale/2)^2 for superres/upsample, "
                         "as measured best on the shipped models in notebooks 09 and 10 (the paper used 9 and 50)")  # fmt: skip
-    c.add_argument("--context-frames", type=int, default=None, help="known frames carried between blocks (default half a block)")
-    c.add_argument("--total-frames", type=int, default=None, help="length of an extended video (default 4 blocks)")
-    c.add_argument("--factor", type=int, default=4, help="frame-rate factor of interpolate/upsample (default 4)")
-    c.add_argument("--scale", type=int, default=2, help="resolution factor of superres/upsample (default 2)")
+    c.add_argument("--context-frames", type=_positive, default=None, help="known frames carried between blocks (default half a block)")
+    c.add_argument("--total-frames", type=_positive, default=None, help="length of an extended video (default 4 blocks)")
+    c.add_argument("--factor", type=_positive, default=4, help="frame-rate factor of interpolate/upsample (default 4)")
+    c.add_argument("--scale", type=_positive, default=2,
+                   help="resolution factor of superres/upsample (default 2); an --input must be exactly resolution/scale, square")
     c.add_argument("--downsampler", choices=["bilinear", "area"], default="bilinear", help="downsampler of eq. (8)")
     s.set_defaults(func=cmd_sample)
 
-    e = sub.add_parser("export", help="write a run's weights as one safetensors file to share")
+    e = add("export", help="write a run's weights as one safetensors file to share")
     e.add_argument("run", help="run directory, checkpoint.pt or .safetensors")
     e.add_argument("out", help="output .safetensors path")
     e.add_argument("--weights", choices=["ema", "model"], default="ema")
     e.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16")
     e.set_defaults(func=cmd_export)
 
-    ev = sub.add_parser("evaluate", help="score a model's samples or a folder of videos (JSON report and plot)",
+    ev = add("evaluate", help="score a model's samples or a folder of videos (JSON report and plot)",
                         description="Score videos by the built-in world's rules (objects detected from pixels), and FVD with local I3D weights.")  # fmt: skip
     ev.add_argument("path", help="run directory, checkpoint.pt, .safetensors, or a folder of video files (one video per file)")
-    ev.add_argument("--num", type=int, default=16, help="videos to sample (default 16)")
+    ev.add_argument("--num", type=_positive, default=16, help="videos to sample (default 16)")
     ev.add_argument("--mode", choices=["sample", "extend"], default="sample", help="unconditional samples, or real first blocks extended (scores block boundaries)")
-    ev.add_argument("--steps", type=int, default=64)
+    ev.add_argument("--steps", type=_positive, default=64)
     ev.add_argument("--sampler", choices=["ancestral", "pc", "ddim"], default="ancestral")
-    ev.add_argument("--total-frames", type=int, default=None, help="extend mode: video length (default 4 blocks)")
+    ev.add_argument("--total-frames", type=_positive, default=None, help="extend mode: video length (default 4 blocks)")
     ev.add_argument("--method", choices=["reconstruction", "replacement"], default="reconstruction")
     ev.add_argument("--recon-weight", type=float, default=20.0, help="w_r of eq. (7) in extend mode (default 20)")
-    ev.add_argument("--resolution", type=int, default=None, help="folder mode: resize videos to this (default 32)")
+    ev.add_argument("--resolution", type=_positive, default=None, help="folder mode: resize videos to this (default 32)")
     ev.add_argument("--i3d", default=None, help="local I3D weights file for FVD (see vdm_lite.metrics.i3d)")
     ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--out", default=None, help="output folder (default PATH/eval or next to the file)")
+    ev.add_argument("--out", default=None, help="output folder (default: a new numbered folder, PATH/eval/MODE-NNN for a "
+                                                "directory, runs/eval/STEM-MODE-NNN for a file)")  # fmt: skip
     ev.add_argument("--device", default=None)
     ev.set_defaults(func=cmd_evaluate)
 
-    rp = sub.add_parser("reproduce", help="reproduce a table of the paper at small scale on the built-in world",
+    rp = add("reproduce", help="reproduce a table of the paper at small scale on the built-in world",
                         description="table4: joint training with 0/4/8 image frames (trains three models; config overrides as key=value); "
                                     "table5: classifier-free guidance weights on a class-conditional model; "
                                     "table6: extension with replacement vs reconstruction guidance (and Figure 4).")  # fmt: skip
     rp.add_argument("table", choices=["table4", "table5", "table6"])
     rp.add_argument("checkpoint", nargs="?", default=None,
                     help="table5: a class-conditional model; table6: an unconditional one (run dir or .safetensors)")
-    rp.add_argument("--num", type=int, default=None, help="videos per row (default: table4 32, table5 36, table6 8)")
-    rp.add_argument("--num-real", type=int, default=512, help="table4/5: real clips of the FD-domain reference (default 512)")
-    rp.add_argument("--steps", type=int, default=64, help="sampler steps (default 64)")
+    rp.add_argument("--num", type=_positive, default=None, help="videos per row (default: table4 32, table5 36, table6 8)")
+    rp.add_argument("--num-real", type=_positive, default=512, help="table4/5: real clips of the FD-domain reference (default 512)")
+    rp.add_argument("--steps", type=_positive, default=64, help="sampler steps (default 64)")
     rp.add_argument("--sampler", choices=["ancestral", "pc"], default="ancestral")
     rp.add_argument("--seed", type=int, default=0)
     rp.add_argument("--domain-net", default=None, help="table4/5: ShapesNet weights (default: the shipped ones)")
-    rp.add_argument("--total-frames", type=int, default=None, help="table6: extended length (default 4 blocks)")
+    rp.add_argument("--total-frames", type=_positive, default=None, help="table6: extended length (default 4 blocks)")
     rp.add_argument("--recon-weights", default="5,20", help="table6: comma-separated w_r values (default 5,20)")
     rp.add_argument("--guidance-weights", default="0,1,2,5", help="table5: comma-separated w values (default 0,1,2,5)")
     rp.add_argument("--preset", default="cpu-lowres", help="table4: the training preset (default cpu-lowres)")
-    rp.add_argument("--train-steps", type=int, default=1000, help="table4: training steps per model (default 1000)")
+    rp.add_argument("--train-steps", type=_positive, default=1000, help="table4: training steps per model (default 1000)")
     rp.add_argument("--image-frames", default="0,4,8", help="table4: comma-separated image frames per clip (default 0,4,8)")
-    rp.add_argument("--sample-seeds", type=int, default=1,
+    rp.add_argument("--sample-seeds", type=_positive, default=1,
                     help="table4: sample each model this many times (seeds seed, seed+1, ...) and report means and per-set spread")
-    rp.add_argument("--train-seeds", type=int, default=1,
+    rp.add_argument("--train-seeds", type=_positive, default=1,
                     help="table4: train each setting from this many seeds (the preset's, +1, ...) and compare within each seed")
-    rp.add_argument("--num-heldout", type=int, default=256,
+    rp.add_argument("--num-heldout", type=_positive, default=256,
                     help="table4: held-out real clips on which each model's training loss is compared (default 256)")
     rp.add_argument("--out", default=None, help="output folder (default runs/reproduce/TABLE)")
     rp.add_argument("--device", default=None)
     rp.set_defaults(func=cmd_reproduce)
 
-    td = sub.add_parser("train-domain", help="train ShapesNet, the built-in world's video network of the domain FD and IS",
+    td = add("train-domain", help="train ShapesNet, the built-in world's video network of the domain FD and IS",
                         description="Train vdm_lite.metrics.domain.ShapesNet on fresh clips of the built-in world and save it (default: the weights shipped in the package).")  # fmt: skip
-    td.add_argument("--steps", type=int, default=2500)
-    td.add_argument("--batch-size", type=int, default=32)
+    td.add_argument("--steps", type=_positive, default=2500)
+    td.add_argument("--batch-size", type=_positive, default=32)
     td.add_argument("--seed", type=int, default=0)
     td.add_argument("--out", default=None, help="output .safetensors (default: vdm_lite/metrics/shapes_net.safetensors)")
     td.set_defaults(func=cmd_train_domain)
 
-    pr = sub.add_parser("presets", help="list the training presets")
+    pr = add("presets", help="list the training presets")
     pr.set_defaults(func=cmd_presets)
+
+    cf = add("config", help="print a preset's config as training would use it (overrides as key=value)",
+             description="Print every config key of a preset, with overrides applied and the model fields the "
+                         "trainer fills in from the data (frames, resolution, classes), and what each key means.")  # fmt: skip
+    cf.add_argument("preset", nargs="?", default="cpu-small", help="training preset (default cpu-small)")
+    cf.set_defaults(func=cmd_config)
     return p
 
 
@@ -324,7 +604,16 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args, extra = parser.parse_known_args(argv)
     args.argv = argv  # the command line, recorded next to results
-    return args.func(args, extra)
+    try:
+        return args.func(args, extra)
+    except Exception as e:
+        from .datasets.video import VideoReadError
+
+        if args.debug or not isinstance(e, (UsageError, ValueError, OSError, VideoReadError)):
+            raise  # a bug, or --debug: the whole traceback
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
+        print(f"vdm-lite {args.command}: error: {lines[0]} {'; '.join(lines[1:])}".rstrip(), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ import csv
 import json
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -323,12 +325,26 @@ class Trainer:
         return {"loss": loss_value, "lr": lr, "grad_norm": float(grad_norm), "clips": clips * self.dist.world}
 
     # -- the loop ------------------------------------------------------------------------------
-    def train(self, steps: int | None = None, progress: bool | None = None) -> dict[str, float]:
+    def train(self, steps: int | None = None, progress: bool | None = None, time_limit: float | None = None) -> dict[str, float]:
         """Train until ``steps`` (default ``cfg.steps``) optimizer steps in total; checkpoint
         every ``ckpt_every`` steps and at exit, write samples every ``sample_every`` steps.
-        Returns the last logged values."""
+
+        ``time_limit`` (seconds of wall time) stops earlier, after the step that reaches it,
+        with a checkpoint: a time slice of a longer run (``--resume`` continues exactly), or
+        arms of a comparison trained for equal wall time. A ``SIGTERM`` (what a batch system
+        or a closing session sends) stops the same way after the current step, so no work is
+        lost. ``self.stop_reason`` says why the loop ended early (``""``: it reached
+        ``steps``). Returns the last logged values."""
         cfg = self.cfg
         end = cfg.steps if steps is None else steps
+        if time_limit is not None and not time_limit > 0:
+            raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit}")
+        deadline = None if time_limit is None else time.monotonic() + time_limit
+        self.stop_reason = ""
+        terminated = []
+        prev_handler = None
+        if threading.current_thread() is threading.main_thread():
+            prev_handler = signal.signal(signal.SIGTERM, lambda *_: terminated.append(True))
         log = self._open_log() if self.dist.main else None
         bar = tqdm(total=end, initial=self.step, desc="train", disable=not (self.dist.main and progress_enabled(progress)))
         last: dict[str, float] = {}
@@ -354,18 +370,36 @@ class Trainer:
                     self.save()
                 if self.dist.main and cfg.sample_every > 0 and self.step % cfg.sample_every == 0:
                     self.write_samples()
+                if self.step < end and (deadline is not None or terminated):
+                    reason = self._stop_check(deadline, bool(terminated))
+                    if reason:
+                        self.stop_reason = reason
+                        break
         except KeyboardInterrupt:
             if not in_step:
                 self.save()
             raise
         finally:
+            if prev_handler is not None:
+                signal.signal(signal.SIGTERM, prev_handler)
             bar.close()
             if log is not None:
                 self._log_file.close()
         self.save()
+        if self.stop_reason:
+            return last
         if self.dist.main and cfg.sample_every >= 0 and not (cfg.sample_every > 0 and self.step % cfg.sample_every == 0):
-            self.write_samples()  # the run always ends with samples (sample_every=-1 turns them off)
+            self.write_samples(progress=progress)  # the run always ends with samples (sample_every=-1 turns them off)
         return last
+
+    def _stop_check(self, deadline: float | None, terminated: bool) -> str:
+        """Why to stop now (``"time limit"``, ``"SIGTERM"``) or ``""``, as rank 0 sees it, so
+        that every rank stops at the same step."""
+        code = 2.0 if terminated else float(deadline is not None and time.monotonic() >= deadline)
+        flag = torch.tensor([code], device=self.device)
+        if self.dist.world > 1:
+            dist.broadcast(flag, 0)
+        return {0: "", 1: "time limit", 2: "SIGTERM"}[int(flag.item())]
 
     def _open_log(self):
         path = self.run_dir / "log.csv"
@@ -381,9 +415,11 @@ class Trainer:
         return writer
 
     @torch.no_grad()
-    def write_samples(self, n: int | None = None) -> Path:
-        """Sample from the EMA weights with a fixed seed; write a GIF and a frame-grid PNG."""
+    def write_samples(self, n: int | None = None, progress: bool | None = False) -> Path:
+        """Sample from the EMA weights with a fixed seed; write a GIF, an MP4 and a frame-grid
+        PNG as ``samples/step_NNNNNNN.*``. ``progress``: a sampling bar (off by default, as
+        between training steps; the end of :meth:`train` shows one)."""
         from .sampling import sample_videos, write_outputs
 
-        videos, titles = sample_videos(self.ema, self.cfg, n or self.cfg.num_samples, data=self.data, device=self.device, progress=False)
+        videos, titles = sample_videos(self.ema, self.cfg, n or self.cfg.num_samples, data=self.data, device=self.device, progress=progress)
         return write_outputs(videos, self.run_dir / "samples" / f"step_{self.step:07d}", fps=self.cfg.fps, captions=titles)[0]
