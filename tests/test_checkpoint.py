@@ -36,8 +36,11 @@ def test_interrupted_write_never_replaces_the_last_good_checkpoint(tmp_path, mon
 
 def test_corrupt_checkpoint_gives_clear_error(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="cannot read checkpoint"):
+    with pytest.raises(ValueError, match="bad.pt is an unknown kind of file .*, not a checkpoint.pt"):
         ckpt.load_state(tmp_path / "bad.pt")
+    (tmp_path / "cut.pt").write_bytes(b"PK\x03\x04 the first bytes of a zip")
+    with pytest.raises(ValueError, match="cannot read checkpoint .*cut.pt .*is the file complete"):
+        ckpt.load_state(tmp_path / "cut.pt")
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         ckpt.load_state(tmp_path / "missing.pt")
 
@@ -49,8 +52,28 @@ def test_safetensors_weights_round_trip(tmp_path):
     assert cfg == {"model": {"dim": 8}, "steps": 10}
     assert all(torch.equal(back[k], sd[k]) for k in sd)
     (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 10)
-    with pytest.raises(ValueError, match="cannot read weights"):
+    with pytest.raises(ValueError, match="junk.safetensors is an unknown kind of file"):
         ckpt.load_weights(tmp_path / "junk.safetensors")
+    (tmp_path / "cut.safetensors").write_bytes((tmp_path / "w.safetensors").read_bytes()[:40])
+    with pytest.raises(ValueError, match="cannot read weights"):
+        ckpt.load_weights(tmp_path / "cut.safetensors")
+
+
+def test_input_kind_reads_suffixes_and_first_bytes_only(tmp_path):
+    from vdm_lite.viz import save_video
+
+    ckpt.atomic_save({"step": 1}, tmp_path / "run" / "checkpoint.pt")
+    ckpt.save_weights({"w": torch.zeros(2)}, tmp_path / "w.safetensors")
+    save_video(tmp_path / "clip.mp4", torch.zeros(3, 2, 16, 16))
+    (tmp_path / "broken.mp4").write_bytes(b"garbage" * 10)
+    (tmp_path / "notes.txt").write_text("hello\n")
+    (tmp_path / "empty").mkdir()
+    kinds = {name: ckpt.input_kind(tmp_path / name) for name in
+             ("run", "run/checkpoint.pt", "w.safetensors", "clip.mp4", "broken.mp4", "notes.txt", "empty")}  # fmt: skip
+    assert kinds == {"run": "run", "run/checkpoint.pt": "checkpoint", "w.safetensors": "safetensors", "clip.mp4": "video",
+                     "broken.mp4": "video", "notes.txt": "other", "empty": "folder"}  # fmt: skip
+    with pytest.raises(FileNotFoundError, match="no such file or folder"):
+        ckpt.input_kind(tmp_path / "missing")
 
 
 def test_check_compatible_names_the_fields():

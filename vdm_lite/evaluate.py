@@ -33,19 +33,35 @@ SUMMARY_KEYS = ("count_stability", "color_consistency", "shape_consistency", "ac
                 "color_ratio", "shape_ratio", "class_match")  # fmt: skip
 
 
-def load_videos(folder: str | Path, resolution: int, frames: int | None = None) -> tuple[torch.Tensor, list[str]]:
+def load_videos(
+    folder: str | Path, resolution: int, frames: int | None = None, skipped: dict[str, str] | None = None
+) -> tuple[torch.Tensor, list[str]]:
     """Every video file of ``folder`` (sorted by name) as ``(B, 3, T, R, R)`` in ``[-1, 1]``,
-    cut to the shortest one's length (or to ``frames``). A file of several videos tiled in a row
-    (as ``vdm-lite sample`` writes them) counts as one video: write one file per video to
-    score them separately."""
+    cut to the shortest one's length (or to ``frames``), and the file names. A file of several
+    videos tiled in a row (as ``vdm-lite sample`` writes them) counts as one video: write one
+    file per video to score them separately.
+
+    An unreadable file raises :class:`~vdm_lite.datasets.VideoReadError`; given a ``skipped``
+    dict, it is left out instead and recorded there (file name -> problem)."""
+    from .datasets.video import VideoReadError
     from .sampling import read_input_video
 
     paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
     if not paths:
         raise FileNotFoundError(f"no video files ({', '.join(VIDEO_SUFFIXES)}) in {folder}")
-    videos = [read_input_video(p, resolution, frames=frames)[0] for p in paths]
+    videos, names = [], []
+    for p in paths:
+        try:
+            videos.append(read_input_video(p, resolution, frames=frames)[0])
+            names.append(p.name)
+        except VideoReadError as e:
+            if skipped is None:
+                raise
+            skipped[p.name] = str(e).removeprefix(f"{p}: ")
+    if not videos:
+        raise FileNotFoundError(f"none of the {len(paths)} video files in {folder} could be read")
     t = min(v.shape[1] for v in videos)
-    return torch.stack([v[:, :t] for v in videos]), [p.name for p in paths]
+    return torch.stack([v[:, :t] for v in videos]), names
 
 
 def _floats(d: dict) -> dict:
@@ -140,7 +156,11 @@ def evaluate(
     """Score a trained model (run directory, ``checkpoint.pt`` or ``.safetensors``: ``num``
     videos are sampled, or with ``mode="extend"`` real first blocks of its data are extended
     to ``total_frames``) or a folder of video files (``resolution`` defaults to 32). Writes
-    ``report.json`` and ``report.png`` to ``out_dir`` when given; returns the report."""
+    ``report.json`` and ``report.png`` to ``out_dir`` when given; returns the report.
+
+    Unreadable files of a folder are skipped, and named in the report (``skipped``: file name
+    -> problem, ``num_skipped``)."""
+    from .checkpoint import input_kind
     from .config import build_dataset
     from .metrics import extension_boundaries
     from .sampling import conditional_videos, load_model, sample_videos
@@ -148,10 +168,14 @@ def evaluate(
     path = Path(path)
     settings: dict[str, Any] = {"source": str(path), "seed": seed}
     real = labels = boundaries = dataset = None
-    is_folder = path.is_dir() and not (path / "checkpoint.pt").exists() and not (path / "ema.safetensors").exists()
-    if is_folder:
-        videos, names = load_videos(path, resolution or 32)
-        settings.update(kind="folder", files=names)
+    kind = input_kind(path)
+    if kind == "video":
+        raise ValueError(f"{path} is a video file; evaluate scores a model or a folder of videos: "
+                         f"give the folder that holds it ({path.parent})")  # fmt: skip
+    if kind == "folder":
+        skipped: dict[str, str] = {}
+        videos, names = load_videos(path, resolution or 32, skipped=skipped)
+        settings.update(kind="folder", files=names, num_skipped=len(skipped), skipped=skipped)
     else:
         model, cfg, step = load_model(path, device=device)
         dataset = build_dataset(cfg)

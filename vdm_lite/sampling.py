@@ -49,14 +49,20 @@ def load_model(path: str | Path, weights: str = "ema", device: str | torch.devic
         raise ValueError(f"weights must be 'ema' or 'model', got {weights!r}")
     path = Path(path)
     device = torch.device(device) if device is not None else default_device()
-    if path.is_dir():
-        path = path / f"{weights}.safetensors"
-    if path.suffix == ".safetensors":
+    kind = ckpt.input_kind(path)  # checked before anything is loaded
+    if kind == "run":
+        path, kind = path / f"{weights}.safetensors", "safetensors"
+    if kind == "safetensors":
         state, meta = ckpt.load_weights(path)
         cfg, step = _config_from(meta, path), int((meta or {}).get("step", 0))
-    else:
+    elif kind == "checkpoint":
         raw = ckpt.load_state(path)
+        if not isinstance(raw, dict) or not {weights, "config", "step"} <= raw.keys():
+            raise ValueError(f"{path} is a torch checkpoint but not a vdm_lite training state (no {weights!r} weights and config)")
         state, cfg, step = raw[weights], _config_from(raw["config"], path), int(raw["step"])
+    else:
+        raise ValueError(f"{path} is {ckpt.describe_kind(kind)}, not a model: give a run directory, "
+                         "its checkpoint.pt or a .safetensors weights file")  # fmt: skip
     model = UNet3D(cfg.model)
     try:
         model.load_state_dict(state)
@@ -134,12 +140,19 @@ def sample_videos(
     return videos.clamp(-1, 1).cpu(), titles
 
 
-def read_input_video(path: str | Path, resolution: int, frames: int | None = None, frame_skip: int = 1) -> torch.Tensor:
+def read_input_video(
+    path: str | Path, resolution: int, frames: int | None = None, frame_skip: int = 1, exact: bool = False
+) -> torch.Tensor:
     """A video file (mp4, gif, webm, ...) as ``(1, 3, T, R, R)`` in ``[-1, 1]``: its first
-    ``frames`` frames (all if ``None``) at ``frame_skip``, resized and center-cropped."""
+    ``frames`` frames (all if ``None``) at ``frame_skip``, resized and center-cropped; with
+    ``exact=True`` frames of any other size than ``R x R`` are a ``ValueError`` instead (the
+    low-resolution input of super-resolution must not be resized)."""
     from .datasets.video import read_video, resize_center_crop
 
-    array, _ = read_video(path, num_frames=frames, frame_skip=frame_skip)
+    array, _ = read_video(path, num_frames=frames, frame_skip=frame_skip)  # (T, H, W, 3)
+    h, w = array.shape[1:3]
+    if exact and (h, w) != (resolution, resolution):
+        raise ValueError(f"{path} has {w}x{h} frames; expected exactly {resolution}x{resolution}")
     return resize_center_crop(torch.from_numpy(array), resolution)[None]
 
 
