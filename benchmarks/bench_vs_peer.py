@@ -261,7 +261,7 @@ def worker(args, lib: str, mode: str) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     if device.type == "cuda":
-        torch.cuda.set_device(device)
+        torch.cuda.set_device(device.index or 0)  # set_device refuses a bare "cuda" (no index)
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(0)
