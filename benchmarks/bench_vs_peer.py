@@ -71,7 +71,7 @@ PEER_PIN = "0.7.0"
 INSTALL_HINT = (
     f"the peer library is not installed: pip install {PEER_DIST}=={PEER_PIN}\n"
     f"(if pip wants to upgrade or replace torch, use instead: pip install --no-deps {PEER_DIST}=={PEER_PIN} "
-    "einops-exts rotary-embedding-torch  -- einops is already a vdm_lite dependency)"
+    "einops einops-exts rotary-embedding-torch)"
 )
 RESULT_TAG = "@@BENCH_RESULT "
 LIBS = ("vdm_lite", "peer")

@@ -15,7 +15,7 @@ CPU, the same code path at tiny sizes in under a minute (``tests/test_gpu_run.py
 What the GPU machine must carry besides the git-tracked tree: ``.whl/`` (ignored by git),
 filled here by ``bash scripts/fetch_gpu_wheels.sh``: the pure-Python wheels of
 video-diffusion-pytorch 0.7.0, einops, einops-exts and rotary-embedding-torch. Everything
-else is expected there already: python3 with a CUDA torch, numpy, einops, matplotlib, tqdm
+else is expected there already: python3 with a CUDA torch, numpy, matplotlib, tqdm
 and safetensors. Nothing is installed into that environment: ``gpu_run.sh`` puts the tree
 on ``PYTHONPATH`` (vdm_lite runs from source) and the peer goes, ``pip install --no-index
 --no-deps``, into ``WORK/peer_site``, which only the benchmark's subprocesses see.

@@ -8,17 +8,20 @@ from pathlib import Path
 import pytest
 import torch
 
-from vdm_lite.diffusion import posterior
+from vdm_lite.diffusion import convert, posterior
 from vdm_lite.guidance import (
     ReconstructionGuidance,
     Replacement,
+    cascade_guidance,
     conditional_sample,
     downsample_video,
     extend_video,
     interpolate_video,
     interpolation_mask,
     prediction_mask,
+    reconstruction_guidance,
     super_resolve,
+    superres_guidance,
     upsample_video,
 )
 from vdm_lite.nn import UNet3D, get_preset
@@ -105,6 +108,70 @@ def test_super_resolution_guidance_is_eq8_in_closed_form():
     x_hat = A @ z.reshape(-1)
     expected = x_hat + w * alpha * A.T @ D.T @ (y.reshape(-1) - D @ x_hat)
     torch.testing.assert_close(out.reshape(-1), expected, rtol=1e-9, atol=1e-9)
+
+
+class EpsOf:
+    """An x-predicting denoiser turned into an eps-predicting one (exercises the conversion)."""
+
+    parameterization = "eps"
+
+    def __init__(self, den):
+        self.den = den
+
+    def __call__(self, z, logsnr, **cond):
+        return convert(self.den(z, logsnr, **cond), z, logsnr, "x", "eps")
+
+
+def guidance_inputs(seed: int, frames: int = T, h: int = H, w: int = W):
+    den = gaussian_video(frames=frames, h=h, w=w)
+    gen = torch.Generator().manual_seed(seed)
+    x = den.sample(3, gen).reshape(3, 1, frames, h, w)
+    z = torch.randn(3, 1, frames, h, w, generator=gen, dtype=torch.float64)
+    return den, x, z, torch.tensor([-2.0, 0.5, 3.0], dtype=torch.float64)
+
+
+def frames_of(mask: torch.Tensor) -> torch.Tensor:
+    """A (B, T) bool mask as the (B, 1, T, 1, 1) 0/1 tensor the plain functions take."""
+    return mask[:, None, :, None, None].double()
+
+
+@pytest.mark.parametrize("wrap", [False, True], ids=["x-model", "eps-model"])
+def test_reconstruction_guidance_function_is_what_the_wrapper_computes(wrap):
+    den, x, z, lam = guidance_inputs(10)
+    model = EpsOf(den) if wrap else den
+    known = torch.tensor([[True, True, False, False, False, False, False, False],
+                          [True, False, False, True, False, False, False, True],
+                          [False, False, False, False, False, True, True, True]])  # fmt: skip
+    guided = ReconstructionGuidance(model, 2.5, x_known=x, known_mask=known)(z, lam)
+    plain = reconstruction_guidance(model, z, lam, x, frames_of(known), 2.5, parameterization=model.parameterization)
+    assert torch.equal(guided, plain)
+    x_hat = convert(model(z, lam), z, lam, model.parameterization, "x")
+    assert torch.equal(plain * frames_of(known), x_hat * frames_of(known))  # x~^a = x_hat^a
+    assert not torch.equal(plain, x_hat)  # x~^b moved
+
+
+@pytest.mark.parametrize("downsampler", ["area", "bilinear"])
+def test_superres_guidance_function_is_what_the_wrapper_computes(downsampler):
+    den, x, z, lam = guidance_inputs(11, frames=3, h=4, w=4)
+    y = downsample_video(x, 2, "area")
+    low_mask = torch.tensor([True, False, True])
+    guided = ReconstructionGuidance(den, 3.0, low_res=y, low_res_mask=low_mask, downsampler=downsampler)(z, lam)
+    plain = superres_guidance(den, z, lam, y, 3.0, low_res_mask=frames_of(low_mask.expand(3, 3)), downsampler=downsampler)
+    assert torch.equal(guided, plain)
+    every = ReconstructionGuidance(den, 3.0, low_res=y, downsampler=downsampler)(z, lam)  # default: every frame
+    assert torch.equal(every, superres_guidance(den, z, lam, y, 3.0, downsampler=downsampler))
+
+
+def test_cascade_guidance_function_is_what_the_wrapper_computes():
+    """Figure 2: high-resolution known frames and low-resolution frames at once, one gradient."""
+    den, x, z, lam = guidance_inputs(12, frames=4, h=4, w=4)
+    y = downsample_video(x, 2, "area")
+    known, low_mask = prediction_mask(4, 1), torch.tensor([True, False, True, False])
+    guided = ReconstructionGuidance(den, 2.0, x_known=x, known_mask=known, low_res=y, low_res_mask=low_mask, downsampler="area")(z, lam)
+    plain = cascade_guidance(den, z, lam, x, frames_of(known.expand(3, 4)), y, 2.0, low_res_mask=frames_of(low_mask.expand(3, 4)), downsampler="area")
+    assert torch.equal(guided, plain)
+    chunked = ReconstructionGuidance(den, 2.0, x_known=x, known_mask=known, low_res=y, low_res_mask=low_mask, downsampler="area", chunk_size=2)(z, lam)
+    torch.testing.assert_close(chunked, plain, rtol=1e-12, atol=1e-12)
 
 
 def test_downsamplers_are_differentiable_and_average():

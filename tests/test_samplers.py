@@ -231,3 +231,82 @@ def test_toy_denoisers_follow_the_input_device():
     assert gmm()(z, lam, class_label=torch.tensor([0, 1, -1, 1])).device.type == "meta"
     den = GaussianDenoiser(torch.zeros(2, dtype=f64), torch.ones(2, dtype=f64))
     assert den(z, lam).device.type == "meta"
+
+
+# -- the step functions are what sample() runs ----------------------------------------------
+
+
+@pytest.mark.parametrize("sampler,kw", [("ancestral", dict(gamma=0.3)), ("pc", dict(gamma=0.1, corrector_steps=2, delta=0.2)), ("ddim", {})])
+def test_sample_is_a_loop_over_the_step_functions(sampler, kw):
+    """Rebuild sample()'s trajectory from ancestral_step / langevin_step / ddim_step, drawing the
+    noise in the same order from the same seed: bit for bit the same states."""
+    from vdm_lite.samplers import ancestral_step, ddim_step, denoise, langevin_step, time_grid
+    from vdm_lite.schedule import CosineSchedule
+    from vdm_lite.utils import randn_like
+
+    den, steps = correlated_gaussian(), 5
+    z1 = torch.randn(4, 3, generator=torch.Generator().manual_seed(20), dtype=f64)
+    _, traj = sample(den, (4, 3), sampler=sampler, steps=steps, z_init=z1, generator=21, dtype=f64, return_trajectory=True, progress=False, **kw)
+    g = torch.Generator().manual_seed(21)
+    _, lams = time_grid(steps, CosineSchedule(), dtype=f64)
+    z = z1
+    for i in range(steps):
+        last = i == steps - 1
+        x_hat, eps_hat = denoise(den, z, lams[i])
+        if sampler == "ddim":
+            z_new = ddim_step(x_hat, eps_hat, lams[i + 1])
+        else:
+            z_new = ancestral_step(z, x_hat, lams[i + 1], lams[i], None if last else randn_like(z, g), kw.get("gamma", 0.0))
+        if sampler == "pc" and not last:
+            for _ in range(kw["corrector_steps"]):
+                z_new = langevin_step(z_new, denoise(den, z_new, lams[i + 1])[1], lams[i + 1], randn_like(z, g), kw["delta"])
+        z = z_new
+        assert torch.equal(z, traj["z"][i + 1]), f"step {i}"
+
+
+def test_step_functions_take_per_example_logsnr():
+    """(B,) log-SNRs broadcast over the other dimensions: each example gets its own step."""
+    from vdm_lite.samplers import ancestral_step, ddim_step, langevin_step
+
+    gen = torch.Generator().manual_seed(22)
+    z, x, eps, noise = (torch.randn(3, 2, 4, generator=gen, dtype=f64) for _ in range(4))
+    lam_t, lam_s = torch.tensor([-3.0, 0.0, 2.0], dtype=f64), torch.tensor([-1.0, 1.0, 5.0], dtype=f64)
+    per = [ancestral_step(z, x, lam_s, lam_t, noise, 0.3), langevin_step(z, eps, lam_s, noise, 0.1), ddim_step(x, eps, lam_s)]
+    for b in range(3):
+        one = [ancestral_step(z[b : b + 1], x[b : b + 1], lam_s[b], lam_t[b], noise[b : b + 1], 0.3),
+               langevin_step(z[b : b + 1], eps[b : b + 1], lam_s[b], noise[b : b + 1], 0.1),
+               ddim_step(x[b : b + 1], eps[b : b + 1], lam_s[b])]  # fmt: skip
+        for a, c in zip(per, one):
+            torch.testing.assert_close(a[b : b + 1], c, rtol=1e-14, atol=1e-14)
+    assert torch.equal(ancestral_step(z, x, lam_s, lam_t, None, 0.3), D.posterior(z, x, lam_s, lam_t)[0])  # no noise: the mean
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_classifier_free_guidance_function_is_what_the_wrapper_computes(batched):
+    from vdm_lite.samplers import classifier_free_guidance
+
+    den, w = gmm(), 1.5
+    y = torch.tensor([0, 1, 1])
+    z, lam = torch.randn(3, 2, dtype=f64, generator=torch.Generator().manual_seed(23)), torch.tensor([-2.0, 0.0, 3.0], dtype=f64)
+    expected = classifier_free_guidance(den(z, lam, class_label=y), den(z, lam, class_label=torch.full_like(y, -1)), w)
+    assert torch.equal(ClassifierFreeGuidance(den, w, batched=batched)(z, lam, class_label=y), expected)
+
+
+def test_conventions_are_defined_once():
+    """The null condition and the parameterizations come from vdm_lite.conventions; the old
+    import paths still work and give the same objects."""
+    from vdm_lite import conventions as C
+    from vdm_lite import samplers
+    from vdm_lite.nn import conditioning, unet
+
+    assert samplers.NULL_CLASS == conditioning.NULL_CLASS == C.NULL_CLASS == -1
+    assert samplers.NULL_TEXT == conditioning.NULL_TEXT == C.NULL_TEXT == ""
+    assert D.PARAMETERIZATIONS is unet.PARAMETERIZATIONS is C.PARAMETERIZATIONS
+    assert C.resolve_parameterization(correlated_gaussian()) == "x"
+    assert C.resolve_parameterization(lambda z, l: z, "v") == "v"
+    with pytest.raises(ValueError, match="parameterization is unknown"):
+        C.resolve_parameterization(lambda z, l: z)
+    C.check_video(torch.zeros(1, 3, 2, 4, 4), channels=3)
+    for bad in (torch.zeros(3, 2, 4, 4), torch.zeros(1, 1, 2, 4, 4), "a video"):
+        with pytest.raises(ValueError, match=r"x_known must be a video tensor \(B, 3, T, H, W\)"):
+            C.check_video(bad, "x_known", channels=3)

@@ -172,6 +172,24 @@ def test_no_mask_equals_all_false_mask(model):
         torch.testing.assert_close(model(z, lam), model(z, lam, image_mask=torch.zeros(2, 5, dtype=torch.bool)))
 
 
+def test_group_norm_per_frame_is_a_group_norm_of_frames():
+    """A real nn.GroupNorm subclass (same parameters and state-dict keys as nn.GroupNorm(groups,
+    channels, eps=1e-6), so shipped weights load); frames only, never a 5-D video."""
+    from vdm_lite.nn.attention import GroupNormPerFrame
+
+    gn = GroupNormPerFrame(16, 4)
+    ref = torch.nn.GroupNorm(4, 16, eps=1e-6)
+    assert isinstance(gn, torch.nn.GroupNorm) and (gn.num_groups, gn.num_channels, gn.eps) == (4, 16, 1e-6)
+    assert list(gn.state_dict()) == list(ref.state_dict()) == ["weight", "bias"]
+    with torch.no_grad():
+        gn.weight.normal_(), gn.bias.normal_()
+    ref.load_state_dict(gn.state_dict())
+    x = torch.randn(6, 16, 5, 5)
+    assert torch.equal(gn(x), ref(x))
+    with pytest.raises(ValueError, match=r"frames \(B\*T, C, H, W\)"):
+        gn(torch.randn(2, 16, 3, 5, 5))
+
+
 # ---------------------------------------------------------------------------- relative positions
 
 

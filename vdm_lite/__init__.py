@@ -2,6 +2,7 @@
 
 Modules follow the paper:
 
+* :mod:`vdm_lite.conventions` -- shared conventions: the null condition, parameterizations, video shape
 * :mod:`vdm_lite.schedule`  -- log-SNR noise schedules (Section 2)
 * :mod:`vdm_lite.diffusion` -- forward process, posterior, parameterizations, losses (eq. 1-3)
 * :mod:`vdm_lite.samplers`  -- ancestral, predictor-corrector, DDIM, classifier-free guidance (eq. 4-6)
@@ -14,5 +15,5 @@ Modules follow the paper:
 
 __version__ = "0.1.0"
 
-from . import datasets, diffusion, nn, samplers, schedule, toy, utils, viz  # noqa: E402,F401
+from . import conventions, datasets, diffusion, nn, samplers, schedule, toy, utils, viz  # noqa: E402,F401
 from .utils import fast_mode, pick  # noqa: E402,F401

@@ -21,6 +21,7 @@ from typing import Callable, Literal
 
 import torch
 
+from .conventions import PARAMETERIZATIONS, check_parameterization, resolve_parameterization
 from .schedule import Schedule, alpha_sigma
 from .utils import randn_like
 
@@ -38,16 +39,9 @@ __all__ = [
     "diffusion_loss",
 ]
 
-PARAMETERIZATIONS = ("eps", "v", "x")
+# PARAMETERIZATIONS and check_parameterization live in vdm_lite.conventions (re-exported here)
 WEIGHTINGS = ("eps", "v", "x", "elbo")
 Parameterization = Literal["eps", "v", "x"]
-
-
-def check_parameterization(name: str) -> str:
-    """Return ``name`` if it is one of ``"eps"``, ``"v"``, ``"x"``; else raise ``ValueError``."""
-    if name not in PARAMETERIZATIONS:
-        raise ValueError(f"unknown parameterization {name!r}; choose one of {PARAMETERIZATIONS}")
-    return name
 
 
 def broadcast_to(v: torch.Tensor | float, x: torch.Tensor) -> torch.Tensor:
@@ -248,11 +242,7 @@ def diffusion_loss(
     ``"elbo"``) rescales per example so that the loss equals
     ``w(lambda) ||x_hat - x||^2`` for that ``w`` instead, whatever the network predicts.
     """
-    if parameterization is None:
-        parameterization = getattr(model, "parameterization", None)
-        if parameterization is None:
-            raise ValueError("declare the model's parameterization: a `parameterization` attribute or argument")
-    check_parameterization(parameterization)
+    parameterization = resolve_parameterization(model, parameterization)
     if weighting is not None and weighting not in WEIGHTINGS:
         raise ValueError(f"unknown weighting {weighting!r}; choose one of {WEIGHTINGS}")
     b = x.shape[0]

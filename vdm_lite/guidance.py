@@ -49,8 +49,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .conventions import check_video, resolve_parameterization
 from .diffusion import broadcast_to, convert, posterior
-from .samplers import ClassifierFreeGuidance, _resolve_parameterization, denoise, sample
+from .samplers import ClassifierFreeGuidance, denoise, sample
 from .schedule import alpha_sigma
 from .utils import make_generator, progress_enabled, randn_like
 
@@ -61,6 +62,9 @@ __all__ = [
     "prediction_mask",
     "interpolation_mask",
     "downsample_video",
+    "reconstruction_guidance",
+    "superres_guidance",
+    "cascade_guidance",
     "ReconstructionGuidance",
     "Replacement",
     "conditional_sample",
@@ -102,8 +106,7 @@ def downsample_video(video: torch.Tensor, size: int | tuple[int, int], mode: str
         return mode(video)
     if mode not in DOWNSAMPLERS:
         raise ValueError(f"unknown downsampler {mode!r}; choose one of {DOWNSAMPLERS} or pass a callable")
-    if video.ndim != 5:
-        raise ValueError(f"expected a video (B, C, T, H, W), got shape {tuple(video.shape)}")
+    check_video(video)
     B, C, T, H, W = video.shape
     size = (size, size) if isinstance(size, int) else tuple(size)
     frames = video.transpose(1, 2).reshape(B * T, C, H, W)
@@ -152,7 +155,105 @@ def _split_cond(cond: dict[str, Any], B: int, start: int, stop: int) -> dict[str
     return out
 
 
-# -- eq. (7) and (8): the guided denoiser ------------------------------------------------------
+# -- eq. (7) and (8): the guided prediction ---------------------------------------------------
+# ``model(z_t, logsnr, **cond)`` is any denoiser (its ``parameterization`` attribute, or the
+# argument); ``logsnr`` is ``(B,)``; masks are 0/1 tensors that broadcast against the video,
+# e.g. ``(B, 1, T, 1, 1)`` (1 on the frames x^a). The result is detached and in ``x`` space.
+
+
+def reconstruction_guidance(
+    model: Callable[..., torch.Tensor],
+    z_t: torch.Tensor,
+    logsnr: torch.Tensor,
+    x_a: torch.Tensor,
+    known_mask: torch.Tensor,
+    weight: float = 1.0,
+    *,
+    parameterization: str | None = None,
+    **cond: Any,
+) -> torch.Tensor:
+    """Reconstruction guidance, eq. (7): the prediction of the unknown frames ``x^b`` corrected
+    toward the known frames ``x^a`` (``x_a`` where ``known_mask`` is 1; elsewhere ignored),
+
+        x~^b(z_t) = x_hat^b(z_t) - (w_r alpha_t / 2) grad_{z_t^b} || x^a - x_hat^a(z_t) ||^2
+
+    Returns ``x~``, detached: ``x~^b`` on the unknown frames and ``x_hat^a`` on the known ones.
+    """
+    parameterization = resolve_parameterization(model, parameterization)  # the model's own, or the argument
+    with torch.enable_grad():
+        z = z_t.detach().requires_grad_(True)  # z_t, as a leaf to differentiate at
+        x_hat = convert(model(z, logsnr, **cond), z, logsnr, parameterization, "x")  # x_hat(z_t)
+        loss = ((x_a - x_hat) * known_mask).square().sum()  # || x^a - x_hat^a(z_t) ||^2
+        (grad,) = torch.autograd.grad(loss, z)  # grad_{z_t} ...
+    grad = grad * (1 - known_mask)  # ... with respect to z_t^b only
+    alpha, _ = alpha_sigma(broadcast_to(logsnr, z_t))  # alpha_t
+    return x_hat.detach() - 0.5 * weight * alpha * grad  # x_hat - (w_r alpha_t / 2) grad
+
+
+def superres_guidance(
+    model: Callable[..., torch.Tensor],
+    z_t: torch.Tensor,
+    logsnr: torch.Tensor,
+    x_a: torch.Tensor,
+    weight: float = 1.0,
+    *,
+    low_res_mask: torch.Tensor | float = 1.0,
+    downsampler: str | Callable = "bilinear",
+    parameterization: str | None = None,
+    **cond: Any,
+) -> torch.Tensor:
+    """Spatial super-resolution guidance, eq. (8): the high-resolution prediction corrected
+    toward the low-resolution video ``x_a`` ``(B, C, T, h, w)`` (on the frames where
+    ``low_res_mask`` is 1), through a differentiable downsampler ``d`` (:func:`downsample_video`),
+
+        x~(z_t) = x_hat(z_t) - (w_r alpha_t / 2) grad_{z_t} || x^a - d(x_hat(z_t)) ||^2
+
+    The gradient acts on all of ``z_t``. Returns ``x~``, detached.
+    """
+    parameterization = resolve_parameterization(model, parameterization)  # the model's own, or the argument
+    with torch.enable_grad():
+        z = z_t.detach().requires_grad_(True)  # z_t, as a leaf to differentiate at
+        x_hat = convert(model(z, logsnr, **cond), z, logsnr, parameterization, "x")  # x_hat(z_t)
+        x_hat_a = downsample_video(x_hat, x_a.shape[-2:], downsampler)  # x_hat^a = d(x_hat(z_t)), low resolution
+        loss = ((x_a - x_hat_a) * low_res_mask).square().sum()  # || x^a - d(x_hat(z_t)) ||^2
+        (grad,) = torch.autograd.grad(loss, z)  # grad_{z_t}
+    alpha, _ = alpha_sigma(broadcast_to(logsnr, z_t))  # alpha_t
+    return x_hat.detach() - 0.5 * weight * alpha * grad  # x_hat - (w_r alpha_t / 2) grad
+
+
+def cascade_guidance(
+    model: Callable[..., torch.Tensor],
+    z_t: torch.Tensor,
+    logsnr: torch.Tensor,
+    x_a: torch.Tensor,
+    known_mask: torch.Tensor,
+    low_res: torch.Tensor,
+    weight: float = 1.0,
+    *,
+    low_res_mask: torch.Tensor | float = 1.0,
+    downsampler: str | Callable = "bilinear",
+    parameterization: str | None = None,
+    **cond: Any,
+) -> torch.Tensor:
+    """Eq. (7) and eq. (8) at once (Figure 2: extend and super-resolve together): one gradient of
+    the sum of both reconstruction errors, taken with respect to ``z_t^b``,
+
+        x~(z_t) = x_hat - (w_r alpha_t / 2) grad_{z_t^b} ( || x^a - x_hat^a ||^2 + || y - d(x_hat) ||^2 )
+
+    with ``x_a`` high-resolution frames where ``known_mask`` is 1 and ``y = low_res`` where
+    ``low_res_mask`` is 1. Returns ``x~``, detached.
+    """
+    parameterization = resolve_parameterization(model, parameterization)  # the model's own, or the argument
+    with torch.enable_grad():
+        z = z_t.detach().requires_grad_(True)
+        x_hat = convert(model(z, logsnr, **cond), z, logsnr, parameterization, "x")
+        low_hat = downsample_video(x_hat, low_res.shape[-2:], downsampler)  # d(x_hat(z_t))
+        loss = ((x_a - x_hat) * known_mask).square().sum()  # eq. (7)'s error ...
+        loss = loss + ((low_res - low_hat) * low_res_mask).square().sum()  # ... + eq. (8)'s
+        (grad,) = torch.autograd.grad(loss, z)
+    grad = grad * (1 - known_mask)  # z_t^b only: the known frames are replaced
+    alpha, _ = alpha_sigma(broadcast_to(logsnr, z_t))
+    return x_hat.detach() - 0.5 * weight * alpha * grad
 
 
 class ReconstructionGuidance:
@@ -169,6 +270,11 @@ class ReconstructionGuidance:
     known frames (they are replaced, so only ``z_t^b`` is guided, as in eq. (7)); with only
     low-resolution frames it acts on all of ``z_t``, as in eq. (8). The returned ``x~`` equals
     ``x_hat`` on the known frames.
+
+    The maths is in :func:`reconstruction_guidance` (known frames only),
+    :func:`superres_guidance` (low-resolution frames only) and :func:`cascade_guidance` (both);
+    this wrapper validates and broadcasts the masks, processes the batch in chunks, casts the
+    model's output and the result to ``z_t``'s dtype, and is a denoiser itself.
 
     Memory: one forward and one backward pass through the model per call, under
     ``torch.enable_grad`` with the input detached, so no graph outlives the call; with
@@ -204,7 +310,7 @@ class ReconstructionGuidance:
     ):
         self.model = model
         self.weight = float(weight)
-        self.model_parameterization = _resolve_parameterization(model, parameterization)
+        self.model_parameterization = resolve_parameterization(model, parameterization)
         if (x_known is None) != (known_mask is None):
             raise ValueError("give x_known and known_mask together")
         if x_known is None and low_res is None:
@@ -221,24 +327,25 @@ class ReconstructionGuidance:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
         self.chunk_size = chunk_size
 
+    def _model_in_dtype(self, z: torch.Tensor, lam: torch.Tensor, **cond: Any) -> torch.Tensor:
+        return self.model(z, lam, **cond).to(z.dtype)  # a bf16 / fp16 network output, in z_t's dtype
+
     def _guided(self, z_t, lam, sl: slice, cond) -> torch.Tensor:
-        with torch.enable_grad():
-            z = z_t.detach().requires_grad_(True)
-            pred = self.model(z, lam, **cond)
-            x_hat = convert(pred.to(z.dtype), z, lam, self.model_parameterization, "x")
-            loss = z.new_zeros(())
-            if self.x_known is not None:
-                m = _frames(self.known_mask[sl], z)
-                loss = loss + ((self.x_known[sl].to(z) - x_hat) * m).square().sum()
-            if self.low_res is not None:
-                low = self.low_res[sl].to(z)
-                m = _frames(self.low_res_mask[sl], low)
-                loss = loss + ((low - downsample_video(x_hat, low.shape[-2:], self.downsampler)) * m).square().sum()
-            (grad,) = torch.autograd.grad(loss, z)
+        """One chunk ``sl`` of the batch: the masks as ``(b, 1, T, 1, 1)`` in ``z_t``'s dtype, then
+        eq. (7), eq. (8) or both."""
+        model, w, p = self._model_in_dtype, self.weight, self.model_parameterization
         if self.x_known is not None:
-            grad = grad * (1 - _frames(self.known_mask[sl], grad))
-        alpha, _ = alpha_sigma(broadcast_to(lam, z_t))
-        return (x_hat.detach() - 0.5 * self.weight * alpha * grad).to(z_t.dtype)
+            x_a, known = self.x_known[sl].to(z_t), _frames(self.known_mask[sl], z_t)
+        if self.low_res is not None:
+            low = self.low_res[sl].to(z_t)
+            lr = dict(low_res_mask=_frames(self.low_res_mask[sl], low), downsampler=self.downsampler)
+        if self.low_res is None:  # eq. (7)
+            out = reconstruction_guidance(model, z_t, lam, x_a, known, w, parameterization=p, **cond)
+        elif self.x_known is None:  # eq. (8)
+            out = superres_guidance(model, z_t, lam, low, w, parameterization=p, **lr, **cond)
+        else:  # both at once (Figure 2)
+            out = cascade_guidance(model, z_t, lam, x_a, known, low, w, parameterization=p, **lr, **cond)
+        return out.to(z_t.dtype)
 
     def __call__(self, z_t: torch.Tensor, logsnr: torch.Tensor, **cond: Any) -> torch.Tensor:
         B = z_t.shape[0]
@@ -283,11 +390,6 @@ class Replacement:
 
 
 # -- the general driver ----------------------------------------------------------------------
-
-
-def _check_video(v: torch.Tensor, what: str) -> None:
-    if not isinstance(v, torch.Tensor) or v.ndim != 5:
-        raise ValueError(f"{what} must be a video tensor (B, C, T, H, W), got {getattr(v, 'shape', type(v))}")
 
 
 def conditional_sample(
@@ -342,7 +444,7 @@ def conditional_sample(
     if x_known is None and low_res is None:
         raise ValueError("nothing to condition on: give known frames (x_known, known_mask) and/or low_res; use sample() for unconditional videos")
     if x_known is not None:
-        _check_video(x_known, "x_known")
+        check_video(x_known, "x_known")
         if known_mask is None:
             raise ValueError("x_known needs a known_mask saying which frames are given")
         B, C, T, H, W = x_known.shape
@@ -354,7 +456,7 @@ def conditional_sample(
     else:
         known = None
     if low_res is not None:
-        _check_video(low_res, "low_res")
+        check_video(low_res, "low_res")
         if x_known is None:
             if size is None:
                 raise ValueError("give size=(H, W) (or an int) of the high-resolution output")
@@ -371,7 +473,7 @@ def conditional_sample(
     else:
         low_mask = None
 
-    parameterization = _resolve_parameterization(model, parameterization)
+    parameterization = resolve_parameterization(model, parameterization)
     den: Callable = model
     if guidance_weight:
         den = ClassifierFreeGuidance(model, guidance_weight, parameterization=parameterization)
@@ -448,7 +550,7 @@ def extend_video(
     :func:`conditional_sample` (``method``, ``recon_weight``, ``sampler``, ``steps``, ...).
     Returns ``(B, C, total_frames, H, W)`` whose first ``T0`` frames are ``video``.
     """
-    _check_video(video, "video")
+    check_video(video, "video")
     T0 = video.shape[2]
     block = _default_block(model, block_frames)
     context = min(block // 2, T0) if context_frames is None else int(context_frames)
@@ -496,7 +598,7 @@ def interpolate_video(
     The output is generated in windows of at most ``block_frames`` frames that begin and end on
     a known frame; neighbouring windows share that frame. ``kwargs`` go to :func:`conditional_sample`.
     """
-    _check_video(video, "video")
+    check_video(video, "video")
     if factor < 2:
         raise ValueError(f"factor must be >= 2, got {factor}")
     T = video.shape[2]
@@ -559,7 +661,7 @@ def upsample_video(
     ``factor``-th frame) and by the last ``context_frames`` high-resolution frames of the
     previous block (replacement + eq. (7)). ``kwargs`` go to :func:`conditional_sample`.
     """
-    _check_video(low_res, "low_res")
+    check_video(low_res, "low_res")
     if factor < 1:
         raise ValueError(f"factor must be >= 1, got {factor}")
     B, C, T, h, w = low_res.shape
@@ -628,7 +730,7 @@ def frame_influence(
     that falls to 0 a few frames away means the model has not learned that the content persists,
     and reconstruction guidance, eq. (7), cannot carry it further either.
     """
-    _check_video(x, "x")
+    check_video(x, "x")
     if x_alt.shape != x.shape:
         raise ValueError(f"x_alt must have the shape of x {tuple(x.shape)}, got {tuple(x_alt.shape)}")
     T = x.shape[2]

@@ -7,6 +7,13 @@ attribute or the ``parameterization=`` argument: a U-Net, or an analytic denoise
 :mod:`vdm_lite.toy`. Predictions are converted with :func:`vdm_lite.diffusion.convert`.
 
 Time runs on a uniform grid ``t_0 = 1 > t_1 > ... > t_N = 0``; ``z_1 ~ N(0, I)``.
+Each update is a small function named after its equation, and :func:`sample` loops over them:
+
+* :func:`ancestral_step` -- eq. (4), ``z_t -> z_s`` given ``x_hat(z_t)``;
+* :func:`langevin_step` -- eq. (5), the predictor-corrector's corrector at level ``s``;
+* :func:`ddim_step` -- DDIM's deterministic ``z_t -> z_s``;
+* :func:`classifier_free_guidance` -- eq. (6), combining two predictions.
+
 Notebook ``03_samplers_and_guidance`` compares the samplers against known answers.
 
 Hooks for conditional sampling (Section 3.1): a denoiser wrapper changes
@@ -21,7 +28,8 @@ from typing import Any, Callable, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from .diffusion import check_parameterization, convert, posterior
+from .conventions import NULL_CLASS, NULL_TEXT, resolve_parameterization
+from .diffusion import broadcast_to, convert, posterior
 from .schedule import CosineSchedule, Schedule, alpha_sigma, get_schedule
 from .utils import progress_enabled, randn_like
 
@@ -29,27 +37,22 @@ __all__ = [
     "SAMPLERS",
     "denoise",
     "time_grid",
+    "ancestral_step",
+    "langevin_step",
+    "ddim_step",
     "sample",
     "ancestral_sample",
     "pc_sample",
     "ddim_sample",
+    "NULL_CLASS",
+    "NULL_TEXT",
     "null_condition",
+    "classifier_free_guidance",
     "ClassifierFreeGuidance",
 ]
 
 SAMPLERS = ("ancestral", "pc", "ddim")
 OnStep = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def _resolve_parameterization(model: Callable, parameterization: str | None) -> str:
-    if parameterization is None:
-        parameterization = getattr(model, "parameterization", None)
-    if parameterization is None:
-        raise ValueError(
-            "the denoiser's parameterization is unknown: give it a `parameterization` attribute "
-            "or pass parameterization='eps' | 'v' | 'x'"
-        )
-    return check_parameterization(parameterization)
 
 
 def _clip_range(clip_x: bool | Sequence[float] | None) -> tuple[float, float] | None:
@@ -77,7 +80,7 @@ def denoise(
     (``True`` for ``[-1, 1]``, or a ``(lo, hi)`` pair) ``x_hat`` is clipped to the data range
     and ``eps_hat`` recomputed from the clipped ``x_hat``.
     """
-    parameterization = _resolve_parameterization(model, parameterization)
+    parameterization = resolve_parameterization(model, parameterization)
     lam = torch.as_tensor(logsnr, device=z_t.device, dtype=z_t.dtype)
     if lam.ndim == 0:
         lam = lam.expand(z_t.shape[0])
@@ -102,6 +105,68 @@ def time_grid(steps: int, schedule: Schedule, device=None, dtype=torch.float32) 
     t = torch.linspace(1.0, 0.0, int(steps) + 1, dtype=torch.float64)
     lam = schedule.logsnr(t)
     return t.to(device=device, dtype=dtype), lam.to(device=device, dtype=dtype)
+
+
+# -- one update of each sampler ------------------------------------------------------------
+# ``logsnr_s``, ``logsnr_t`` (s before t, so lambda_s >= lambda_t) are scalars or ``(B,)``,
+# in the order of :func:`vdm_lite.diffusion.posterior`; noise is drawn by the caller.
+
+
+def ancestral_step(
+    z_t: torch.Tensor,
+    x_hat: torch.Tensor,
+    logsnr_s: torch.Tensor | float,
+    logsnr_t: torch.Tensor | float,
+    noise: torch.Tensor | None,
+    gamma: float = 0.0,
+) -> torch.Tensor:
+    """One step of the ancestral sampler, eq. (4): ``z_t -> z_s`` given ``x_hat = x_hat(z_t)``,
+
+        z_s = mu_{s|t}(z_t, x_hat) + sqrt( (sigma~_{s|t}^2)^(1 - gamma) (sigma_{t|s}^2)^gamma ) eps
+
+    ``noise`` is ``eps ~ N(0, I)`` of ``z_t``'s shape, or ``None`` for the mean alone (the
+    sampler's last step, to ``t = 0``). ``gamma = 0``: the posterior's variance, eq. (3);
+    ``gamma = 1``: the forward step's, eq. (1).
+    """
+    # eq. (3): mu_{s|t}(z_t, x_hat) and sigma~_{s|t}^2 = (1 - r) sigma_s^2, with r = exp(lambda_t - lambda_s)
+    mean, var = posterior(z_t, x_hat, logsnr_s, logsnr_t)
+    if noise is None:  # the last step, to t = 0: the mean alone
+        return mean
+    if gamma > 0:  # sigma_{t|s}^2 = (1 - r) sigma_t^2, so the variance of eq. (4) is sigma~^2 (sigma_t^2 / sigma_s^2)^gamma
+        _, sigma_s = alpha_sigma(broadcast_to(logsnr_s, z_t))  # sigma_s
+        _, sigma_t = alpha_sigma(broadcast_to(logsnr_t, z_t))  # sigma_t
+        var = var * (sigma_t**2 / sigma_s**2) ** gamma  # (sigma~_{s|t}^2)^(1 - gamma) (sigma_{t|s}^2)^gamma
+    return mean + var.sqrt() * noise  # z_s = mu_{s|t} + sqrt(variance) eps
+
+
+def langevin_step(
+    z_s: torch.Tensor,
+    eps_hat: torch.Tensor,
+    logsnr_s: torch.Tensor | float,
+    noise: torch.Tensor,
+    delta: float = 0.1,
+) -> torch.Tensor:
+    """One Langevin corrector step at level ``s``, eq. (5) (the paper's ``delta = 0.1``):
+
+        z_s <- z_s - (1/2) delta sigma_s eps_hat(z_s) + sqrt(delta) sigma_s eps'
+
+    ``eps_hat = eps_theta(z_s)`` is the scaled score (``eps ~ -sigma_s grad log p(z_s)``), so
+    this is ``z + (delta sigma_s^2 / 2) grad log p + sqrt(delta sigma_s^2) eps'``;
+    ``noise`` is ``eps' ~ N(0, I)``, fresh for every step.
+    """
+    _, sigma_s = alpha_sigma(broadcast_to(logsnr_s, z_s))  # sigma_s
+    # z_s - (1/2) delta sigma_s eps_hat  (a step up the score)  +  sqrt(delta) sigma_s eps'  (fresh noise)
+    return z_s - 0.5 * delta * sigma_s * eps_hat + (delta**0.5) * sigma_s * noise
+
+
+def ddim_step(x_hat: torch.Tensor, eps_hat: torch.Tensor, logsnr_s: torch.Tensor | float) -> torch.Tensor:
+    """One deterministic DDIM step (Song et al. 2021) ``z_t -> z_s``: the clean prediction and
+    the noise prediction of ``z_t`` are carried to level ``s`` unchanged,
+
+        z_s = alpha_s x_hat(z_t) + sigma_s eps_hat(z_t)
+    """
+    alpha_s, sigma_s = alpha_sigma(broadcast_to(logsnr_s, x_hat))  # alpha_s, sigma_s
+    return alpha_s * x_hat + sigma_s * eps_hat  # z_s, as if eps_hat were the noise of z_t
 
 
 def sample(
@@ -160,7 +225,7 @@ def sample(
         raise ValueError(f"delta must be positive, got {delta}")
     if corrector_steps < 0:
         raise ValueError(f"corrector_steps must be >= 0, got {corrector_steps}")
-    parameterization = _resolve_parameterization(model, parameterization)
+    parameterization = resolve_parameterization(model, parameterization)
     schedule = CosineSchedule() if schedule is None else get_schedule(schedule)
     if isinstance(generator, int) or generator is None:
         g = torch.Generator().manual_seed(int(generator)) if isinstance(generator, int) else None
@@ -188,28 +253,17 @@ def sample(
     for i in tqdm(range(steps), desc=f"{sampler} sampling", disable=not progress_enabled(progress), leave=False):
         lam_t, lam_s = lams[i], lams[i + 1]
         last = i == steps - 1
-        x_hat, eps_hat = den(z, lam_t)
+        x_hat, eps_hat = den(z, lam_t)  # one denoiser call at t
         if sampler == "ddim":
-            alpha_s, sigma_s = alpha_sigma(lam_s)
-            z_new = alpha_s * x_hat + sigma_s * eps_hat
-        else:
-            mean, var = posterior(z, x_hat, lam_s, lam_t)
-            if last:
-                z_new = mean
-            else:
-                # (sigma~^2)^(1-g) (sigma_{t|s}^2)^g = (1 - r) sigma_s^2(1-g) sigma_t^2g
-                if gamma > 0:
-                    _, sigma_s = alpha_sigma(lam_s)
-                    _, sigma_t = alpha_sigma(lam_t)
-                    var = var * (sigma_t**2 / sigma_s**2) ** gamma
-                z_new = mean + var.sqrt() * randn_like(z, g)
+            z_new = ddim_step(x_hat, eps_hat, lam_s)
+        else:  # "ancestral", and the predictor of "pc"; the last step, to t = 0, takes the mean
+            z_new = ancestral_step(z, x_hat, lam_s, lam_t, None if last else randn_like(z, g), gamma)
         if on_step is not None:
             z_new = on_step(z_new, lam_s, z, lam_t)
         if sampler == "pc" and not last:
-            _, sigma_s = alpha_sigma(lam_s)
             for _ in range(corrector_steps):
-                _, eps_c = den(z_new, lam_s)
-                z_corr = z_new - 0.5 * delta * sigma_s * eps_c + (delta**0.5) * sigma_s * randn_like(z, g)
+                _, eps_c = den(z_new, lam_s)  # one more denoiser call, at s
+                z_corr = langevin_step(z_new, eps_c, lam_s, randn_like(z, g), delta)
                 z_new = on_step(z_corr, lam_s, z_new, lam_s) if on_step is not None else z_corr
         z = z_new
         if return_trajectory:
@@ -237,9 +291,7 @@ def ddim_sample(model, shape, *, steps: int = 50, **kwargs):
 
 
 # -- classifier-free guidance, eq. (6) ---------------------------------------------------
-
-NULL_CLASS = -1
-NULL_TEXT = ""
+# NULL_CLASS (-1) and NULL_TEXT ("") are defined in vdm_lite.conventions (re-exported here).
 
 
 def null_condition(cond: dict[str, Any]) -> dict[str, Any]:
@@ -260,6 +312,13 @@ def null_condition(cond: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def classifier_free_guidance(pred_cond: torch.Tensor, pred_uncond: torch.Tensor, w: float) -> torch.Tensor:
+    """Eq. (6): ``eps~(z_t, c) = (1 + w) eps(z_t, c) - w eps(z_t)``, from the conditional and the
+    unconditional (null-condition) prediction. The same line combines v- or x-predictions
+    (see :class:`ClassifierFreeGuidance`)."""
+    return (1 + w) * pred_cond - w * pred_uncond
+
+
 def _concat(a: Any, b: Any) -> Any:
     if isinstance(a, torch.Tensor) and a.ndim > 0:
         return torch.cat([a, b.to(a.device)], 0)
@@ -271,7 +330,7 @@ def _concat(a: Any, b: Any) -> Any:
 
 
 class ClassifierFreeGuidance:
-    """A denoiser wrapper for classifier-free guidance, eq. (6):
+    """A denoiser wrapper for classifier-free guidance, eq. (6) (:func:`classifier_free_guidance`):
 
         eps~(z_t, c) = (1 + w) eps(z_t, c) - w eps(z_t)
 
@@ -298,7 +357,7 @@ class ClassifierFreeGuidance:
         self.model = model
         self.guidance_weight = float(guidance_weight)
         self.null_cond = null_cond
-        self.parameterization = _resolve_parameterization(model, parameterization)
+        self.parameterization = resolve_parameterization(model, parameterization)
         self.batched = batched
 
     def _null(self, cond: dict[str, Any]) -> dict[str, Any]:
@@ -323,7 +382,7 @@ class ClassifierFreeGuidance:
                 lam = lam.expand(z_t.shape[0]) if lam.ndim == 0 else lam
                 out = self.model(torch.cat([z_t, z_t]), torch.cat([lam, lam]), **both)
                 c, u = out.chunk(2)
-                return (1 + w) * c - w * u
+                return classifier_free_guidance(c, u, w)
         c = self.model(z_t, logsnr, **cond)
         u = self.model(z_t, logsnr, **uncond)
-        return (1 + w) * c - w * u
+        return classifier_free_guidance(c, u, w)

@@ -61,6 +61,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..conventions import check_video
 from ..datasets._common import direction_word
 from ..datasets.shapes import COLOR_NAMES, PALETTE, SHAPE_NAMES
 
@@ -104,11 +105,6 @@ def _world(dataset=None, palette=None, shape_names=None, color_names=None):
     if palette.ndim != 2 or palette.shape[1] != 3 or len(palette) != len(color_names):
         raise ValueError("palette must be (P, 3) with one name per color")
     return palette, tuple(shape_names), tuple(color_names)
-
-
-def _check_video(video: torch.Tensor) -> None:
-    if not isinstance(video, torch.Tensor) or video.ndim != 5 or video.shape[1] != 3:
-        raise ValueError(f"expected a video (B, 3, T, H, W) in [-1, 1], got {getattr(video, 'shape', type(video))}")
 
 
 def _max3x3(x: torch.Tensor) -> torch.Tensor:
@@ -244,7 +240,7 @@ def detect_objects(
 
         plus ``frame_size`` ``(H, W)``, ``palette``, ``shape_names`` and ``color_names``.
     """
-    _check_video(video)
+    check_video(video, "video", channels=3)  # RGB in [-1, 1]
     pal, names, color_names = _world(dataset, palette, shape_names)
     dev = video.device
     B, _, T, H, W = video.shape

@@ -17,7 +17,9 @@ video frame attends to it (:func:`temporal_attention_mask`). Frame positions cou
 frames only (:func:`frame_positions`), so appended images do not shift the relative
 positions of the video frames.
 
-All attention goes through :func:`torch.nn.functional.scaled_dot_product_attention`.
+All attention goes through :func:`torch.nn.functional.scaled_dot_product_attention`. The
+axis folds are plain ``view``/``permute``/``reshape``; the comment beside each gives it in
+einops notation (``"(b t) c h w -> b (h w) t c"``: frames out of the batch, positions into it).
 Notebook ``04_unet3d`` plots the mask and the bias.
 """
 
@@ -38,10 +40,21 @@ __all__ = [
 ]
 
 
-def GroupNormPerFrame(channels: int, groups: int) -> nn.GroupNorm:
-    """GroupNorm applied to ``(B*T, C, H, W)``: statistics are taken per frame, never across
-    frames, so an image frame of a joint batch stays independent of the others."""
-    return nn.GroupNorm(groups, channels, eps=1e-6)
+class GroupNormPerFrame(nn.GroupNorm):
+    """GroupNorm on frames folded into the batch, ``(B*T, C, H, W)``: statistics are taken per
+    frame, never across frames, so an image frame of a joint batch stays independent of the
+    others. A 5-D video is refused (``nn.GroupNorm`` would pool over ``T``).
+
+    ``GroupNormPerFrame(channels, groups)`` (note the order: channels first) is
+    ``nn.GroupNorm(groups, channels, eps=1e-6)``, with the same parameters and state-dict keys."""
+
+    def __init__(self, channels: int, groups: int, eps: float = 1e-6):
+        super().__init__(groups, channels, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4:
+            raise ValueError(f"GroupNormPerFrame takes frames (B*T, C, H, W), got shape {tuple(x.shape)}")
+        return super().forward(x)
 
 
 def frame_positions(image_mask: torch.Tensor) -> torch.Tensor:
@@ -115,11 +128,11 @@ class SpatialAttention(_FrameAttention):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         N, C, H, W = x.shape
-        tokens = self.norm(x).flatten(2).transpose(1, 2)  # (B*T, H*W, C)
-        q, k, v = self.qkv(tokens).view(N, H * W, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
+        tokens = self.norm(x).flatten(2).transpose(1, 2)  # "n c h w -> n (h w) c", n = b t frames
+        q, k, v = self.qkv(tokens).view(N, H * W, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)  # "n p (3 heads d) -> 3 n heads p d"
         out = F.scaled_dot_product_attention(q, k, v)  # (B*T, heads, H*W, d)
-        out = self.proj(out.transpose(1, 2).reshape(N, H * W, C))
-        return x + out.transpose(1, 2).reshape(N, C, H, W)
+        out = self.proj(out.transpose(1, 2).reshape(N, H * W, C))  # "n heads p d -> n p (heads d)"
+        return x + out.transpose(1, 2).reshape(N, C, H, W)  # "n (h w) c -> n c h w"
 
 
 class TemporalAttention(_FrameAttention):
@@ -149,16 +162,16 @@ class TemporalAttention(_FrameAttention):
     def forward(self, x: torch.Tensor, T: int, image_mask: torch.Tensor | None = None) -> torch.Tensor:
         N, C, H, W = x.shape
         B, P, h, d = N // T, H * W, self.heads, C // self.heads
-        tokens = self.norm(x).view(B, T, C, P).permute(0, 3, 1, 2)  # (B, H*W, T, C)
-        qkv = self.qkv(tokens).view(B * P, T, 3, h, d).permute(2, 0, 3, 1, 4)
+        tokens = self.norm(x).view(B, T, C, P).permute(0, 3, 1, 2)  # "(b t) c h w -> b (h w) t c"
+        qkv = self.qkv(tokens).view(B * P, T, 3, h, d).permute(2, 0, 3, 1, 4)  # "b p t (3 heads d) -> 3 (b p) heads t d"
         q, k, v = qkv.unbind(0)  # each (B*H*W, heads, T, d)
         mask = self.attn_bias(B, T, image_mask, x.device, q.dtype)
         if image_mask is not None and image_mask.shape[0] > 1:  # one mask per example, for each of its H*W positions
             mask = mask[:, None].expand(B, P, h, T, T).reshape(B * P, h, T, T)
         # else (1, heads, T, T): broadcast over all B*H*W rows, never copied
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B*H*W, heads, T, d)
-        out = self.proj(out.transpose(1, 2).reshape(B, P, T, C))  # (B, H*W, T, C)
-        return x + out.permute(0, 2, 3, 1).reshape(N, C, H, W)
+        out = self.proj(out.transpose(1, 2).reshape(B, P, T, C))  # "(b p) heads t d -> b p t (heads d)"
+        return x + out.permute(0, 2, 3, 1).reshape(N, C, H, W)  # "b (h w) t c -> (b t) c h w"
 
 
 class SpaceTimeAttention(nn.Module):

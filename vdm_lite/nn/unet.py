@@ -40,13 +40,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from ..conventions import PARAMETERIZATIONS
 from .attention import GroupNormPerFrame, SpaceTimeAttention
 from .conditioning import Conditioning
 from .text import TEXT_ENCODERS
 
 __all__ = ["UNetConfig", "ResBlock", "Downsample", "Upsample", "UNetBlock", "UNet3D", "count_parameters"]
-
-PARAMETERIZATIONS = ("eps", "v", "x")
 
 
 @dataclass
@@ -124,6 +123,16 @@ class UNetConfig:
     def channels(self) -> tuple[int, ...]:
         """Channels of each level, ``base_channels * M_k``."""
         return tuple(self.base_channels * m for m in self.channel_mults)
+
+    def layout(self) -> list[dict]:
+        """One entry per level (and a last one for the middle block): ``level`` (index, or
+        ``"mid"``), ``resolution`` (at ``image_size``), ``channels`` and ``heads`` of its
+        spatial + temporal attention (0: none). The same ``attention_resolutions`` put attention
+        on different levels at another ``image_size``: this says where it is."""
+        heads = [c // self.head_dim if r in self.attention_resolutions else 0 for r, c in zip(self.resolutions, self.channels)]
+        rows = [dict(level=i, resolution=r, channels=c, heads=h) for i, (r, c, h) in enumerate(zip(self.resolutions, self.channels, heads))]
+        mid_heads = self.channels[-1] // self.head_dim if self.mid_attention else 0
+        return rows + [dict(level="mid", resolution=self.resolutions[-1], channels=self.channels[-1], heads=mid_heads)]
 
     @property
     def output_channels(self) -> int:
