@@ -15,6 +15,7 @@
     vdm-lite reproduce table6 data/checkpoints/shapes-lowres.safetensors   # replacement vs eq. (7)
     vdm-lite reproduce table5 data/checkpoints/shapes-class.safetensors    # guidance weights 0/1/2/5
     vdm-lite reproduce table4 --train-steps=1000                           # 0/4/8 image frames
+    vdm-lite reproduce table2 CKPT --data=softmotion30_44k --i3d=i3d_torchscript.pt   # the paper's BAIR protocol
     vdm-lite train-domain --steps=2500                    # the world's video network (domain FD / IS)
     vdm-lite presets                                      # the training presets
 
@@ -308,6 +309,10 @@ def _command_line(args) -> str:
 def cmd_reproduce(args, extra) -> int:
     from . import evaluate as ev
 
+    if args.table in ("table1", "table2", "table3"):  # the paper's benchmarks: vdm_lite.protocols (its own options)
+        from .protocols import cli_reproduce
+
+        return cli_reproduce(args, extra)
     if args.table != "table4":
         _no_extra(extra)
         if not args.checkpoint:
@@ -554,8 +559,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp = add("reproduce", help="reproduce a table of the paper at small scale on the built-in world",
                         description="table4: joint training with 0/4/8 image frames (trains three models; config overrides as key=value); "
                                     "table5: classifier-free guidance weights on a class-conditional model; "
-                                    "table6: extension with replacement vs reconstruction guidance (and Figure 4).")  # fmt: skip
-    rp.add_argument("table", choices=["table4", "table5", "table6"])
+                                    "table6: extension with replacement vs reconstruction guidance (and Figure 4); "
+                                    "table1/table2/table3: the paper's UCF101/BAIR/Kinetics-600 protocols on real data "
+                                    "(--data=PATH, --c3d/--i3d=WEIGHTS, --smoke; see vdm_lite.protocols).")  # fmt: skip
+    rp.add_argument("table", choices=["table1", "table2", "table3", "table4", "table5", "table6"])
     rp.add_argument("checkpoint", nargs="?", default=None,
                     help="table5: a class-conditional model; table6: an unconditional one (run dir or .safetensors)")
     rp.add_argument("--num", type=_positive, default=None, help="videos per row (default: table4 32, table5 36, table6 8)")

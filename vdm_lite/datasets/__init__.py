@@ -11,6 +11,9 @@ string) and ground truth. Randomness is explicit: ``dataset[i]`` is a pure funct
   scikit-learn's 8x8 digits); optional dependency.
 * :class:`VideoFolder` -- folders of video files (UCF101 layout), decoded with PyAV.
 * :class:`MovingMNIST` -- the standard ``mnist_test_seq.npy`` file.
+* :class:`UCF101`, :class:`BAIRPushing`, :class:`Kinetics600` -- the benchmark data of
+  Tables 1-3 in the formats people have (UCF101 split lists, BAIR ``softmotion30_44k``
+  TFRecords read without TensorFlow or ``.npy``/``.hdf5`` copies, Kinetics CSV split files).
 * :func:`append_image_frames`, :class:`JointCollate` -- joint image-video batches with the
   U-Net's ``image_mask``.
 
@@ -24,6 +27,10 @@ from .digits import DIGIT_SOURCES, MovingDigits, load_digit_images
 from .joint import JointCollate, append_image_frames
 from .shapes import COLOR_NAMES, PALETTE, SHAPE_NAMES, BouncingShapes, render_shapes
 from .video import VIDEO_EXTENSIONS, MovingMNIST, VideoFolder, VideoReadError, read_video, resize_center_crop
+from .bair import BAIRPushing
+from .kinetics import Kinetics600
+from .tfrecord import TFRecordError
+from .ucf101 import UCF101
 
 __all__ = [
     "BouncingShapes",
@@ -40,6 +47,10 @@ __all__ = [
     "read_video",
     "resize_center_crop",
     "VIDEO_EXTENSIONS",
+    "UCF101",
+    "BAIRPushing",
+    "Kinetics600",
+    "TFRecordError",
     "append_image_frames",
     "JointCollate",
     "bounce",

@@ -27,6 +27,7 @@ Tour: ``notebooks/05_datasets.ipynb``.
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from pathlib import Path
@@ -182,6 +183,12 @@ class VideoFolder(torch.utils.data.Dataset):
         on_error: ``"raise"`` or ``"skip"`` (module docstring).
         scan: check every file at construction (decodes each one).
         extensions: file endings taken when listing the folder.
+        files: instead of listing the folder or reading a split list, exactly these files
+            (paths relative to ``root``), in this order; each may be a ``(path, label)`` pair
+            (a 0-based class index), else the label comes from the first folder as usual.
+            Missing files raise ``FileNotFoundError`` (``on_error="skip"``: skipped, counted).
+            Used by :class:`~vdm_lite.datasets.UCF101` and :class:`~vdm_lite.datasets.Kinetics600`.
+        classes: the class names in label order (default: ``classInd.txt`` or the folders).
 
     Item::
 
@@ -210,6 +217,8 @@ class VideoFolder(torch.utils.data.Dataset):
         scan: bool = False,
         extensions=VIDEO_EXTENSIONS,
         seed: int = 0,
+        files=None,
+        classes=None,
     ):
         self.root = Path(root)
         self.frames, self.resolution, self.frame_skip = int(frames), int(resolution), int(frame_skip)
@@ -222,20 +231,33 @@ class VideoFolder(torch.utils.data.Dataset):
             raise ValueError(f"clip must be 'random', 'first' or 'center', got {clip!r}")
         if split not in (None, "train", "test"):
             raise ValueError(f"split must be None, 'train' or 'test', got {split!r}")
+        if files is not None and split is not None:
+            raise ValueError("give split (the UCF101 lists) or files, not both")
         if not self.root.is_dir():
             raise FileNotFoundError(f"video folder {self.root} does not exist")
         dirs = [Path(splits_dir)] if splits_dir is not None else [self.root, self.root / "ucfTrainTestlist"]
         self._dirs = dirs
         self.skipped: dict[str, str] = {}
 
-        class_file = self._find("classInd.txt")
-        if class_file is not None:
+        class_file = self._find("classInd.txt") if classes is None else None
+        if classes is not None:
+            self.classes = [str(c) for c in classes]
+        elif class_file is not None:
             self.classes = [line.split()[1] for line in class_file.read_text().splitlines() if line.strip()]
         else:
             self.classes = sorted(p.name for p in self.root.iterdir() if p.is_dir() and p.name != "ucfTrainTestlist")
         lookup = {c.lower(): k for k, c in enumerate(self.classes)}
 
-        if split is None:
+        given: dict[str, int] = {}  # labels given with files=
+        if files is not None:
+            rel, list_file = [], "the file list"
+            for f in files:
+                path, label = (f, None) if isinstance(f, (str, os.PathLike)) else (f[0], f[1])
+                r = Path(path).as_posix()
+                rel.append(r)
+                if label is not None:
+                    given[r] = int(label)
+        elif split is None:
             rel = sorted(
                 p.relative_to(self.root).as_posix()
                 for p in self.root.rglob("*")
@@ -247,6 +269,7 @@ class VideoFolder(torch.utils.data.Dataset):
             if list_file is None:
                 raise FileNotFoundError(f"split list {name} not found in {', '.join(str(d) for d in dirs)}")
             rel = [line.split()[0] for line in list_file.read_text().splitlines() if line.strip()]
+        if files is not None or split is not None:
             missing = [r for r in rel if not (self.root / r).is_file()]
             if missing:
                 msg = f"{len(missing)} file(s) of {list_file} are missing under {self.root}, e.g. {missing[0]}"
@@ -260,7 +283,7 @@ class VideoFolder(torch.utils.data.Dataset):
         for r in rel:
             parts = Path(r).parts
             label = lookup.get(parts[0].lower(), -1) if len(parts) > 1 else -1
-            self.samples.append((r, label))
+            self.samples.append((r, given.get(r, label)))
         if scan:
             self.scan()
 
