@@ -114,8 +114,10 @@ def test_table5_reproduction_cpu_size(tmp_path, capsys, monkeypatch):
     assert "| w=3 |" in table and "IS-domain" in table and "Command: `OMP_NUM_THREADS=1 vdm-lite reproduce table5" in table
     assert (tmp_path / "table5.png").exists() and (tmp_path / "table5_samples.png").exists()
     assert "vdm-lite reproduce: wrote" in capsys.readouterr().out
-    with pytest.raises(ValueError, match="class-conditional"):
-        main(["reproduce", "table5", str(CHECKPOINTS / "shapes-uncond.safetensors"), "--num=1", "--out", str(tmp_path)])
+    # an unconditional model is a user error: one line naming it, exit code 2
+    assert main(["reproduce", "table5", str(CHECKPOINTS / "shapes-uncond.safetensors"), "--num=1", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "class-conditional" in err and len(err.strip().splitlines()) == 1
 
 
 class GaussianDenoiser:

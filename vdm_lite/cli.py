@@ -307,10 +307,8 @@ def _command_line(args) -> str:
 
 
 def cmd_reproduce(args, extra) -> int:
-    from . import evaluate as ev
-
-    if args.table in ("table1", "table2", "table3"):  # the paper's benchmarks: vdm_lite.protocols (its own options)
-        from .protocols import cli_reproduce
+    if args.table in ("table1", "table2", "table3"):  # the paper's benchmarks: vdm_lite.experiments.tables1to3 (its own options)
+        from .experiments.tables1to3 import cli_reproduce
 
         return cli_reproduce(args, extra)
     if args.table != "table4":
@@ -321,21 +319,27 @@ def cmd_reproduce(args, extra) -> int:
     command = _command_line(args)
     common = dict(sampler=args.sampler, seed=args.seed, device=args.device, out_dir=out, command=command)
     if args.table == "table6":
+        from .experiments.table6 import reproduce_extension
+
         weights = [float(w) for w in args.recon_weights.split(",")]
-        res = ev.reproduce_extension(args.checkpoint, num=args.num or 8, total_frames=args.total_frames, recon_weights=weights,
-                                     steps=args.steps, **common)  # fmt: skip
+        res = reproduce_extension(args.checkpoint, num=args.num or 8, total_frames=args.total_frames, recon_weights=weights,
+                                  steps=args.steps, **common)  # fmt: skip
     elif args.table == "table5":
+        from .experiments.table5 import reproduce_guidance
+
         weights = [float(w) for w in args.guidance_weights.split(",")]
-        res = ev.reproduce_guidance(args.checkpoint, weights=weights, num=args.num or 36, num_real=args.num_real,
-                                    steps=args.steps, domain_net=args.domain_net, **common)  # fmt: skip
+        res = reproduce_guidance(args.checkpoint, weights=weights, num=args.num or 36, num_real=args.num_real,
+                                 steps=args.steps, domain_net=args.domain_net, **common)  # fmt: skip
     else:
+        from .experiments.table4 import reproduce_joint_training
+
         common.pop("sampler")
         frames = [int(k) for k in args.image_frames.split(",")]
-        res = ev.reproduce_joint_training(args.preset, image_frames=frames, steps=args.train_steps, overrides=_split_overrides(extra),
-                                          num=args.num or 32, num_real=args.num_real, sample_steps=args.steps,
-                                          sample_seeds=args.sample_seeds, train_seeds=args.train_seeds,
-                                          num_heldout=args.num_heldout,
-                                          domain_net=args.domain_net, **common)  # fmt: skip
+        res = reproduce_joint_training(args.preset, image_frames=frames, steps=args.train_steps, overrides=_split_overrides(extra),
+                                       num=args.num or 32, num_real=args.num_real, sample_steps=args.steps,
+                                       sample_seeds=args.sample_seeds, train_seeds=args.train_seeds,
+                                       num_heldout=args.num_heldout,
+                                       domain_net=args.domain_net, **common)  # fmt: skip
     name = args.table
     print((out / f"{name}.md").read_text())
     print(f"vdm-lite reproduce: wrote {out / (name + '.md')}, {name}.json and {name}.png ({res['num_videos']} videos per row)")
@@ -561,7 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "table5: classifier-free guidance weights on a class-conditional model; "
                                     "table6: extension with replacement vs reconstruction guidance (and Figure 4); "
                                     "table1/table2/table3: the paper's UCF101/BAIR/Kinetics-600 protocols on real data "
-                                    "(--data=PATH, --c3d/--i3d=WEIGHTS, --smoke; see vdm_lite.protocols).")  # fmt: skip
+                                    "(--data=PATH, --c3d/--i3d=WEIGHTS, --smoke; see vdm_lite.experiments.protocols).")  # fmt: skip
     rp.add_argument("table", choices=["table1", "table2", "table3", "table4", "table5", "table6"])
     rp.add_argument("checkpoint", nargs="?", default=None,
                     help="table5: a class-conditional model; table6: an unconditional one (run dir or .safetensors)")

@@ -14,8 +14,8 @@ VideoFolder's). The labels are 0-based indices into ``classInd.txt``: the class 
 path, checked against the label a train list gives (a disagreement is an error naming the
 list file and the line). ``splits_dir`` defaults to ``root``, then ``root/ucfTrainTestlist``,
 then the folder next to ``root``. Table 1 is unconditional: the protocol of
-:mod:`vdm_lite.protocols` uses the train split for the real statistics of FID (as tgan2's
-``compute_fid.py``).
+:mod:`vdm_lite.experiments.protocols` uses the train split for the real statistics of FID (as
+tgan2's ``compute_fid.py``).
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ metrics of the built-in world, read from pixels.
 * :mod:`~vdm_lite.metrics.weights`   -- local weights files, checked key by key
 * :mod:`~vdm_lite.metrics.domain`    -- ShapesNet, the built-in world's own video network
   (trained in-project, shipped): domain FD (the world's FVD), domain IS, coherence
-* :mod:`~vdm_lite.metrics.world`     -- objects of the built-in world detected and tracked from
-  pixels: count stability, color/shape consistency, constant-velocity motion with bounces,
-  continuity across block boundaries, class and caption match
+* :mod:`~vdm_lite.metrics.world`     -- objects of the built-in world detected (``world/detect.py``)
+  and tracked (``world/track.py``) from pixels; scores (``world/scores.py``): count stability,
+  color/shape consistency, constant-velocity motion with bounces, continuity across block
+  boundaries, class match; caption match (``world/captions.py``)
 
 The networks' weights are never downloaded: load them from files you have
 (``I3D.from_file``, ``TorchScriptI3D.from_file``, ``InceptionV3.from_file``), or plug any
