@@ -380,3 +380,20 @@ def test_tiny_model_overfits_one_batch():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_preset_layouts_say_which_levels_attend_and_with_how_many_heads():
+    """The same attention_resolutions land on other levels at another image size: cpu-small
+    (32x32) attends on levels 1-2, its 16x16 twin cpu-lowres on levels 0-1 (the finest)."""
+    from vdm_lite.config import get_preset as get_train_preset
+
+    def layout(name):
+        cfg = get_train_preset(name)
+        return [(row["resolution"], row["heads"]) for row in cfg.model.replace(image_size=cfg.resolution).layout()]
+
+    assert layout("cpu-small") == [(32, 0), (16, 2), (8, 4), (8, 4)]  # levels 0, 1, 2, then the middle block
+    assert layout("cpu-small-class") == layout("cpu-small")
+    assert layout("cpu-lowres") == [(16, 1), (8, 2), (4, 0), (4, 4)]
+    m = get_preset("cpu-tiny", mid_attention=False).layout()
+    assert [r["level"] for r in m] == [0, 1, "mid"] and m[-1]["heads"] == 0
+    assert [r["channels"] for r in m] == [16, 32, 32]

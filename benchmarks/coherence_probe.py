@@ -1,0 +1,151 @@
+"""How coherent in time is a trained model of the built-in world? Fast proxies for the
+coherent-videos search (benchmarks/results/coherence/).
+
+    OMP_NUM_THREADS=1 python benchmarks/coherence_probe.py RUN_DIR_OR_WEIGHTS [...] --out probe.json
+
+For each model it reports:
+
+* **samples**: ``world_scores`` of unconditional samples (``--num`` videos, ``--steps``
+  ancestral steps, seed 0): color, shape and count consistency read from pixels
+  (:mod:`vdm_lite.metrics.world`). The issue's bar is color >= 0.95 and shape >= 0.90.
+* **far share** of :func:`vdm_lite.guidance.frame_influence`: on ``--probe`` real clips whose
+  object is recolored, the share of frame 7's response that comes from frames 4 or more
+  away, at log-SNR -4, -2 and 0, averaged over two noise draws. A denoiser that pools all 16
+  frames alike gives 9/16 = 0.56; one that looks only at its neighbours gives 0.
+* **swap test**: the coarsest level's output (the middle blocks, ``model.mid``) is swapped
+  between clips of a batch; the held-out x-MSE with the swap over the MSE without it, at the
+  same log-SNRs. About 1 means the coarse stream is bypassed: the output does not depend on it.
+* **held-out loss**: :func:`vdm_lite.evaluate.heldout_loss` on 64 fresh clips (seed 3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from vdm_lite.config import build_dataset, build_schedule
+from vdm_lite.evaluate import heldout_loss
+from vdm_lite.guidance import frame_influence
+from vdm_lite.metrics.world import world_scores
+from vdm_lite.sampling import load_model, sample_videos
+from vdm_lite.schedule import alpha_sigma
+
+LOGSNRS = (-4.0, -2.0, 0.0)
+
+
+def far_share(influence: torch.Tensor, frame: int, min_distance: int = 4) -> float:
+    """Share of the total influence ``(T,)`` that comes from frames ``min_distance`` or more away."""
+    d = (torch.arange(influence.numel()) - frame).abs()
+    return float(influence[d >= min_distance].sum() / influence.sum())
+
+
+def recolored(world, n: int, seed: int = 7) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` clips of one object and the same clips with the object painted in another color."""
+    probe = world.generate_batch(n, torch.Generator().manual_seed(seed), return_masks=True)
+    on_object = probe["masks"][:, :, 0][:, None]  # (B, 1, T, H, W)
+    other = world.palette[(probe["colors"][:, 0] + 3) % len(world.palette)]  # (B, 3)
+    return probe["video"], (on_object * other[:, :, None, None, None]) * 2 - 1
+
+
+@torch.no_grad()
+def swap_ratio(model, clips: torch.Tensor, logsnr: float, seed: int = 0) -> float:
+    """x-MSE with ``model.mid``'s output rolled by one clip over the x-MSE without the swap."""
+    from vdm_lite.diffusion import convert
+
+    B, T = clips.shape[0], clips.shape[2]
+    lam = torch.full((B,), logsnr)
+    alpha, sigma = alpha_sigma(lam[0])
+    z = alpha * clips + sigma * torch.randn(clips.shape, generator=torch.Generator().manual_seed(seed))
+
+    def mse():
+        pred = model(z, lam)
+        x_hat = convert(pred, z, lam, model.parameterization, "x")
+        return float(((x_hat - clips) ** 2).mean())
+
+    plain = mse()
+    hook = model.mid[-1].register_forward_hook(
+        lambda mod, inp, out: out.view(B, T, *out.shape[1:]).roll(1, dims=0).reshape(out.shape)
+    )
+    try:
+        swapped = mse()
+    finally:
+        hook.remove()
+    return swapped / plain
+
+
+def probe(path: str, num: int, steps: int, n_probe: int) -> dict:
+    model, cfg, step = load_model(path, device="cpu")
+    world = build_dataset(cfg)
+    out: dict = {"path": str(path), "step": step, "model": {"attention_resolutions": list(cfg.model.attention_resolutions),
+                                                          "channel_mults": list(cfg.model.channel_mults),
+                                                          "head_dim": cfg.model.head_dim}}
+    t0 = time.perf_counter()
+    videos, _ = sample_videos(model, cfg, num, sampler="ancestral", steps=steps, seed=0, device="cpu", progress=False)
+    ws = world_scores(videos, dataset=world)
+    out["samples"] = {k: ws[k] for k in ("color_consistency", "shape_consistency", "count_stability", "accel")}
+    out["sample_seconds"] = time.perf_counter() - t0
+    x, x_alt = recolored(world, n_probe)
+    shares = {}
+    for lam in LOGSNRS:
+        vals = [far_share(frame_influence(model, x, x_alt, lam, frame=7, generator=g), 7) for g in (0, 1)]
+        shares[f"{lam:g}"] = sum(vals) / len(vals)
+    out["far_share"] = shares
+    out["far_share_mean"] = sum(shares.values()) / len(shares)
+    clips = world.generate_batch(64, torch.Generator().manual_seed(3))["video"]
+    out["swap_ratio"] = {f"{lam:g}": swap_ratio(model, clips, lam) for lam in LOGSNRS}
+    out["heldout_loss"] = float(heldout_loss(model, build_schedule(cfg), clips, num_t=8).mean())
+    out["probe_seconds"] = time.perf_counter() - t0
+    return out
+
+
+def table(results: list[dict], arms: dict[str, str]) -> str:
+    """A markdown table of probe results, one row per arm (the mean over its seeds, each seed's
+    value in brackets); ``arms`` maps an arm's name to its description, and a result belongs to
+    the arm whose name its path's folder starts with (``base-s0`` -> ``base``)."""
+    cols = [("color", lambda r: r["samples"]["color_consistency"]), ("shape", lambda r: r["samples"]["shape_consistency"]),
+            ("count", lambda r: r["samples"]["count_stability"]),
+            *[(f"far share at {k}", (lambda k: lambda r: r["far_share"][k])(k)) for k in ("-4", "-2", "0")],
+            *[(f"swap ratio at {k}", (lambda k: lambda r: r["swap_ratio"][k])(k)) for k in ("-4", "-2", "0")],
+            ("held-out loss", lambda r: r["heldout_loss"])]  # fmt: skip
+    lines = ["| arm | steps | " + " | ".join(c for c, _ in cols) + " |", "|---|---|" + "---:|" * len(cols)]
+    for arm, desc in arms.items():
+        rs = [r for r in results if Path(r["path"]).name.split("-s")[0] == arm]
+        if not rs:
+            continue
+        cells = []
+        for _, get in cols:
+            vals = [get(r) for r in rs]
+            fmt = "{:.5f}" if get is cols[-1][1] else "{:.3f}"
+            cells.append(fmt.format(sum(vals) / len(vals)) + " (" + " / ".join(fmt.format(v) for v in vals) + ")")
+        steps = "/".join(str(r["step"]) for r in rs)
+        lines.append(f"| {arm}: {desc} | {steps} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("paths", nargs="+", help="run directories or .safetensors files")
+    ap.add_argument("--num", type=int, default=32, help="unconditional samples (default 32)")
+    ap.add_argument("--steps", type=int, default=32, help="ancestral steps (default 32)")
+    ap.add_argument("--probe", type=int, default=48, help="clips of the frame-influence probe (default 48)")
+    ap.add_argument("--out", default=None, help="JSON file to write (one entry per path)")
+    args = ap.parse_args()
+    results = []
+    for p in args.paths:
+        r = probe(p, args.num, args.steps, args.probe)
+        s = r["samples"]
+        print(f"{p}: step {r['step']} | color {s['color_consistency']:.3f} shape {s['shape_consistency']:.3f} "
+              f"count {s['count_stability']:.3f} | far share " + " ".join(f"{v:.3f}" for v in r["far_share"].values())
+              + " | swap " + " ".join(f"{v:.3f}" for v in r["swap_ratio"].values())
+              + f" | held-out {r['heldout_loss']:.5f} | {r['probe_seconds']:.0f} s", flush=True)
+        results.append(r)
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
