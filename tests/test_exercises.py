@@ -15,8 +15,8 @@ from vdm_lite.exercises import GRADERS, find_exercises, student_notebook, studen
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
-# The notebooks that must hold at least one graded exercise: the one place to extend (06-11 next).
-REQUIRED = ("01", "02", "03", "04", "05")
+# The notebooks that must hold at least one graded exercise: the one place to extend.
+REQUIRED = ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11")
 
 
 def _nb(path: Path) -> dict:
@@ -130,6 +130,128 @@ def test_the_graders_say_what_is_off():
 
     with pytest.raises(AssertionError, match="swapped"):
         exercises.check_classifier_free_guidance(lambda c, u, w: (1 + w) * u - w * c)
+
+
+def test_the_graders_of_notebooks_06_to_11_say_what_is_off():
+    import math
+
+    from vdm_lite.diffusion import diffusion_loss
+
+    def loss_eps_target_always(model, x, logsnr, noise):
+        lam = logsnr.reshape(-1, *[1] * (x.ndim - 1))
+        z_t = torch.sigmoid(lam).sqrt() * x + torch.sigmoid(-lam).sqrt() * noise
+        return (model(z_t, logsnr) - noise).square().flatten(1).mean(1)
+
+    with pytest.raises(AssertionError, match=r"MSE to the target of eps-prediction; this model predicts v"):
+        exercises.check_training_loss(loss_eps_target_always)
+
+    def step_without_zero_grad(model, ema, opt, x, t, noise, schedule, decay):
+        loss = diffusion_loss(model, x, schedule, t=t, noise=noise).mean()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            for p_ema, p in zip(ema.parameters(), model.parameters()):
+                p_ema.mul_(decay).add_(p, alpha=1 - decay)
+        return loss.item()
+
+    with pytest.raises(AssertionError, match=r"step 2 of 3(.|\n)*opt\.zero_grad\(\)"):
+        exercises.check_train_step(step_without_zero_grad)
+
+    def step_decay_swapped(model, ema, opt, x, t, noise, schedule, decay):
+        opt.zero_grad()
+        loss = diffusion_loss(model, x, schedule, t=t, noise=noise).mean()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            for p_ema, p in zip(ema.parameters(), model.parameters()):
+                p_ema.mul_(1 - decay).add_(p, alpha=decay)
+        return loss.item()
+
+    with pytest.raises(AssertionError) as err:
+        exercises.check_train_step(step_decay_swapped)
+    assert "the weights after opt.step(): correct" in str(err.value) and "swapped" in str(err.value)
+
+    with pytest.raises(AssertionError, match=r"frame i=6 \(image\) should have position 5"):
+        exercises.check_frame_positions(lambda m: torch.arange(m.shape[1]).expand(m.shape))
+
+    def attention_without_mask(q, k, v, bias, image_mask):
+        return (q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]) + bias).softmax(-1) @ v
+
+    with pytest.raises(AssertionError, match=r"image frame i=5 of example b=0: its output should be v\[b, :, i\] itself"):
+        exercises.check_masked_temporal_attention(attention_without_mask)
+
+    with pytest.raises(AssertionError, match=r"the null class is -1"):
+        exercises.check_drop_condition(lambda labels, p, g: labels.masked_fill(torch.rand(labels.shape[0], generator=g) < p, 0))
+
+    def guided_without_conversion(model, z_t, logsnr, class_label, w):
+        return (1 + w) * model(z_t, logsnr, class_label=class_label) - w * model(z_t, logsnr, class_label=torch.full_like(class_label, -1))
+
+    with pytest.raises(AssertionError, match=r"convert the predictions to eps"):
+        exercises.check_guided_eps(guided_without_conversion)
+
+    def recon_over_all_frames(denoise_x, z_t, logsnr, x_a, known, w_r):
+        z = z_t.detach().requires_grad_(True)
+        x_hat = denoise_x(z, logsnr)
+        (grad,) = torch.autograd.grad((x_a - x_hat).square().sum(), z)
+        return x_hat.detach() - w_r * torch.sigmoid(logsnr).sqrt().reshape(-1, 1, 1, 1, 1) / 2 * grad * ~known[:, None, None]
+
+    with pytest.raises(AssertionError) as err:
+        exercises.check_reconstruction_guided_x(recon_over_all_frames)
+    assert "x~ on the known frames: correct" in str(err.value) and "known frames only" in str(err.value)
+
+    def superres_picking_pixels(denoise_x, z_t, logsnr, x_a, w_r):
+        z = z_t.detach().requires_grad_(True)
+        x_hat = denoise_x(z, logsnr)
+        f = z.shape[-1] // x_a.shape[-1]
+        (grad,) = torch.autograd.grad((x_a - x_hat[..., ::f, ::f]).square().sum(), z)
+        return x_hat.detach() - w_r * torch.sigmoid(logsnr).sqrt().reshape(-1, 1, 1, 1, 1) / 2 * grad
+
+    with pytest.raises(AssertionError, match=r"box average over f x f pixels .*not every f-th pixel"):
+        exercises.check_superres_guided_x(superres_picking_pixels)
+
+    with pytest.raises(AssertionError, match=r"divides by N; the unbiased covariance divides by N - 1"):
+        exercises.check_fit_gaussian(lambda f: (f.double().mean(0), torch.cov(f.double().T, correction=0).reshape(f.shape[1], -1)))
+
+    def frechet_as_if_commuting(mu1, sigma1, mu2, sigma2):
+        e1, e2 = torch.linalg.eigvalsh(sigma1).clamp_min(0), torch.linalg.eigvalsh(sigma2).clamp_min(0)
+        return float((mu1 - mu2).square().sum() + sigma1.trace() + sigma2.trace() - 2 * (e1 * e2).sqrt().sum())
+
+    with pytest.raises(AssertionError) as err:
+        exercises.check_frechet(frechet_as_if_commuting)
+    assert "the mean term ||mu1 - mu2||^2 (equal covariances): correct" in str(err.value)
+    assert "unless S1 and S2 commute" in str(err.value)
+
+
+def test_the_train_step_solution_is_the_trainers_update(tmp_path):
+    """Notebook 06's train_step, run on the batch, times and noise that Trainer.train_step draws (no
+    gradient clipping, no warmup), ends with the Trainer's weights and EMA: the grader's reference is
+    the Trainer's update."""
+    import copy
+
+    from vdm_lite.config import get_preset
+    from vdm_lite.diffusion import sample_t
+    from vdm_lite.overrides import apply_overrides
+    from vdm_lite.train import Trainer, seed_for
+
+    ex = next(ex for nb, ex in EXERCISES if ex["name"] == "train_step")
+    train_step = _define(ex["source"], "train_step")
+    cfg = apply_overrides(get_preset("cpu-smoke"), dict(steps=2, batch_size=2, frames=4, grad_clip=0.0, warmup_steps=0,
+                                                        ckpt_every=0, sample_every=-1, log_every=1))
+    trainer = Trainer(cfg, run_dir=tmp_path / "run", device="cpu")
+    model, ema = copy.deepcopy(trainer.model), copy.deepcopy(trainer.ema)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)
+    for step in range(2):
+        x, cond = trainer._batch(step, 0, torch.Generator().manual_seed(seed_for(cfg.seed, step, 0, 0)))
+        assert not cond  # unconditional
+        noise_gen = torch.Generator().manual_seed(seed_for(cfg.seed, step, 0, 0, 1))
+        t = sample_t(x.shape[0], noise_gen, cfg.low_discrepancy)  # as diffusion_loss draws them: t, then the noise
+        noise = torch.randn(x.shape, generator=noise_gen)
+        loss = train_step(model, ema, opt, x, t, noise, trainer.schedule, trainer.ema_decay_at(step))
+        logged = trainer.train_step()
+        assert loss == pytest.approx(logged["loss"], rel=1e-5)
+    for mine, theirs in ((model, trainer.model), (ema, trainer.ema)):
+        for (name, a), b in zip(mine.named_parameters(), theirs.parameters()):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
 
 
 def test_student_source_replaces_each_block_and_rejects_broken_markers():

@@ -62,6 +62,16 @@ __all__ = [
     "check_conv1x3x3_video",
     "check_draw_image_sources",
     "check_append_images",
+    "check_training_loss",
+    "check_train_step",
+    "check_frame_positions",
+    "check_masked_temporal_attention",
+    "check_drop_condition",
+    "check_guided_eps",
+    "check_reconstruction_guided_x",
+    "check_superres_guided_x",
+    "check_fit_gaussian",
+    "check_frechet",
     "student_source",
     "student_notebook",
     "find_exercises",
@@ -86,6 +96,8 @@ def _describe(value: Any) -> str:
         return f"{tuple(value.shape)} {str(value.dtype).removeprefix('torch.')}"
     if isinstance(value, torch.Generator):
         return "a torch.Generator"
+    if not isinstance(value, (bool, int, float, str, list, tuple, dict, type(None))):
+        return f"a {type(value).__name__}"  # a model, an optimizer, a denoiser or a schedule: its name, not its repr
     return repr(value)
 
 
@@ -616,6 +628,665 @@ def check_append_images(fn: Callable) -> None:
           "(K = 0 and T = 1 included, float32 and float64); clips, appended frames and image_mask checked apart")
 
 
+# -- small models the graders of notebooks 06-10 train, condition and guide ---------------------------
+
+class _TinyDenoiser(torch.nn.Module):
+    """A small differentiable video denoiser for the graders (milliseconds per call): a 1x3x3
+    convolution and a tanh, scaled by the log-SNR, plus a class embedding whose row 0 is the null
+    class ``-1``. ``parameterization`` says what it predicts, as for a U-Net."""
+
+    def __init__(self, channels: int = 3, parameterization: str = "eps", num_classes: int = 0, seed: int = 0,
+                 dtype: torch.dtype = torch.float32):
+        super().__init__()
+        g = _gen(seed)
+        self.parameterization = parameterization
+        self.weight = torch.nn.Parameter(_randn((channels, channels, 1, 3, 3), dtype, g) * 0.3)
+        self.bias = torch.nn.Parameter(_randn((channels,), dtype, g) * 0.1)
+        self.gain = torch.nn.Parameter(torch.tensor(0.5, dtype=dtype))
+        self.classes = torch.nn.Parameter(_randn((num_classes + 1, channels), dtype, g) * 0.5) if num_classes else None
+
+    def forward(self, z_t: torch.Tensor, logsnr: torch.Tensor, class_label: torch.Tensor | None = None, **cond) -> torch.Tensor:
+        h = torch.tanh(F.conv3d(z_t, self.weight, self.bias, padding=(0, 1, 1)))
+        lam = torch.as_tensor(logsnr, dtype=z_t.dtype, device=z_t.device).expand(z_t.shape[0])
+        h = h * (1 + self.gain * torch.tanh(lam / 8)).reshape(-1, 1, 1, 1, 1)
+        if self.classes is not None and class_label is not None:
+            h = h + self.classes[class_label + 1].reshape(z_t.shape[0], -1, 1, 1, 1)
+        return h
+
+    def extra_repr(self) -> str:
+        return f"parameterization={self.parameterization!r}"
+
+
+def _gaussian_video(event_shape: tuple[int, ...], seed: int):
+    """The exact denoiser (:class:`vdm_lite.toy.GaussianDenoiser`) of a Gaussian "video" of
+    ``event_shape`` ``(C, T, H, W)`` with a random, well-conditioned covariance."""
+    from .toy import GaussianDenoiser
+
+    g = _gen(seed)
+    d = math.prod(event_shape)
+    a = _randn((d, d), torch.float64, g)
+    cov = a @ a.T / d + 0.1 * torch.eye(d, dtype=torch.float64)
+    return GaussianDenoiser(0.3 * _randn(event_shape, torch.float64, g), cov)
+
+
+def _dt(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _a(param: str) -> str:
+    """``"an eps"``, ``"a v"``, ``"an x"``: the article before a parameterization's name."""
+    return f"{'an' if param in ('eps', 'x') else 'a'} {param}"
+
+
+def _as_number(got: Any) -> float | None:
+    """A float from a Python number or a one-element real tensor; None otherwise."""
+    if isinstance(got, torch.Tensor) and got.numel() == 1 and not got.is_complex():
+        return float(got.detach())
+    if isinstance(got, (int, float)) and not isinstance(got, bool):
+        return float(got)
+    return None
+
+
+# -- notebook 06: eq. (2) and one training step ---------------------------------------------------------
+
+def check_training_loss(fn: Callable) -> None:
+    """Grade ``training_loss(model, x, logsnr, noise) -> (B,)`` against
+    :func:`vdm_lite.diffusion.diffusion_loss` (eq. (2), the MSE in the model's own parameterization)
+    for an eps-, a v- and an x-predicting model, at t from 0 (log-SNR 20) to 1 (log-SNR -20)."""
+    from .diffusion import diffusion_loss, q_sample
+    from .schedule import CosineSchedule, alpha_sigma
+
+    schedule = CosineSchedule()
+    g = _gen(11)
+    cases = [("eps", (3, 3, 4, 8, 8), torch.float32, [0.0, 0.5, 1.0]),
+             ("v", (4, 3, 2, 6, 6), torch.float64, [0.05, 0.3, 0.7, 0.95]),
+             ("x", (2, 3, 3, 4, 4), torch.float32, [0.2, 0.9])]
+    for n, (param, shape, dtype, ts) in enumerate(cases):
+        model = _TinyDenoiser(shape[1], param, seed=20 + n, dtype=dtype)
+        x, noise = _randn(shape, dtype, g), _randn(shape, dtype, g)
+        t = torch.tensor(ts, dtype=dtype)
+        logsnr = schedule.logsnr(t)
+        case = f"{_a(param)}-predicting model (model.parameterization = {param!r}), x {tuple(shape)} {_dt(dtype)}, " \
+               f"logsnr {[round(v, 2) for v in logsnr.tolist()]}"
+        with torch.no_grad():
+            ref = diffusion_loss(model, x, schedule, t=t, noise=noise)
+        got = _call(fn, "training_loss", {"model": model, "x": x, "logsnr": logsnr, "noise": noise})
+        if isinstance(got, torch.Tensor) and not got.requires_grad:
+            _fail("training_loss", case, ["the loss does not depend on the model's weights (requires_grad is False): "
+                                          "compute it from model(z_t, logsnr) without torch.no_grad() or .item(), so "
+                                          "loss.backward() can train the model"])
+        got_d = got.detach() if isinstance(got, torch.Tensor) else got
+        p = _mismatch(got_d, ref, "the per-example loss (B,)")
+        if p:
+            hints = []
+            if isinstance(got_d, torch.Tensor) and got_d.numel() == 1:
+                hints.append("return one loss per example, shape (B,): average over every dimension but the batch, "
+                             "e.g. .flatten(1).mean(1)")
+            alpha, sigma = (_per_example(v, x) for v in alpha_sigma(logsnr))
+            z_t, _ = q_sample(x, logsnr, noise=noise)
+            with torch.no_grad():
+                pred = model(z_t, logsnr)
+            targets = {"eps": noise, "v": alpha * noise - sigma * x, "x": x, "-v": sigma * x - alpha * noise}
+            for name, target in targets.items():
+                mse = (pred - target).square().flatten(1).mean(1)
+                if name != param and _matches(got_d, mse):
+                    hints.append(f"that is the MSE to the target of {'v with the wrong sign' if name == '-v' else name + '-prediction'}; "
+                                 f"this model predicts {param} (read model.parameterization): the targets are eps, "
+                                 "v = alpha_t eps - sigma_t x, and x")
+                if name == param and _matches(got_d, mse * x[0].numel()):
+                    hints.append("that is a sum over the elements of each example; eq. (2)'s loss here is their mean")
+            _fail("training_loss", case, [p], hints)
+    print(f"{PASS} training_loss matches vdm_lite.diffusion.diffusion_loss for eps-, v- and x-predicting models "
+          "(float32 and float64, t from 0 to 1: log-SNR 20 to -20), one loss per example")
+
+
+def check_train_step(fn: Callable) -> None:
+    """Grade ``train_step(model, ema, opt, x, t, noise, schedule, decay) -> loss`` against the update
+    of :meth:`vdm_lite.train.Trainer.train_step` (without its gradient clipping and learning-rate
+    warmup): the loss of eq. (2) (:func:`vdm_lite.diffusion.diffusion_loss`), a backward pass, an
+    optimizer step, then the EMA update ``ema = decay ema + (1 - decay) p``. Three steps in a row on
+    a small model and AdamW; the loss, the weights and the EMA are checked apart after each."""
+    from .diffusion import diffusion_loss
+    from .schedule import CosineSchedule
+
+    schedule = CosineSchedule()
+    g = _gen(12)
+    cases = [("eps", 0.9, torch.float32), ("v", 0.5, torch.float64)]
+    n_steps = 3
+    for param, decay, dtype in cases:
+        mine = _TinyDenoiser(3, param, seed=30, dtype=dtype)
+        ref = copy.deepcopy(mine)
+        mine_ema = copy.deepcopy(mine).requires_grad_(False)
+        with torch.no_grad():  # the EMA starts away from the weights, so every part of its update shows
+            for p in mine_ema.parameters():
+                p.add_(0.1 * _randn(tuple(p.shape), dtype, g))
+        ref_ema = copy.deepcopy(mine_ema)
+        mine_opt = torch.optim.AdamW(mine.parameters(), lr=0.05, betas=(0.9, 0.99))
+        ref_opt = torch.optim.AdamW(ref.parameters(), lr=0.05, betas=(0.9, 0.99))
+        names = [name for name, _ in ref.named_parameters()]
+        for step in range(n_steps):
+            x, noise = _randn((2, 3, 3, 6, 6), dtype, g), _randn((2, 3, 3, 6, 6), dtype, g)
+            t = torch.rand(2, generator=g, dtype=dtype)
+            case = f"step {step + 1} of {n_steps} in a row, {_a(param)}-predicting model, AdamW(lr=0.05), decay = {decay}"
+            before = [p.detach().clone() for p in ref.parameters()]
+            ema_before = [p.detach().clone() for p in ref_ema.parameters()]
+            # the reference: the same lines as Trainer.train_step
+            ref_opt.zero_grad(set_to_none=True)
+            loss = diffusion_loss(ref, x, schedule, t=t, noise=noise).mean()
+            loss.backward()
+            ref_opt.step()
+            with torch.no_grad():
+                torch._foreach_lerp_(list(ref_ema.parameters()), [p.detach() for p in ref.parameters()], 1.0 - decay)
+            got = _call(fn, "train_step", {"model": mine, "ema": mine_ema, "opt": mine_opt, "x": x, "t": t,
+                                           "noise": noise, "schedule": schedule, "decay": decay})
+            problems, hints = {}, []
+            value = _as_number(got)
+            if value is None:
+                problems["the returned loss"] = (f"the returned loss: a number expected (loss.item()), got "
+                                                 f"{_describe(got) if got is not None else 'None'}")
+            elif not math.isclose(value, loss.item(), rel_tol=1e-5, abs_tol=1e-7):
+                problems["the returned loss"] = (f"the returned loss: expected {loss.item():.6g} (the batch mean of eq. (2), "
+                                                 f"computed before the step), got {value:.6g}")
+            else:
+                problems["the returned loss"] = None
+            wrong = [n for n, a, b in zip(names, mine.parameters(), ref.parameters())
+                     if not torch.allclose(a.detach(), b.detach(), rtol=1e-4, atol=1e-6)]
+            problems["the weights after opt.step()"] = (f"the weights after opt.step(): {', '.join(wrong)} differ from "
+                                                        "the reference's" if wrong else None)
+            if wrong:
+                if all(torch.equal(a.detach(), b) for a, b in zip(mine.parameters(), before)):
+                    hints.append("the model's weights did not change: call loss.backward() and then opt.step()")
+                elif step > 0:
+                    hints.append("the earlier steps were right: the gradients add up across steps unless you call "
+                                 "opt.zero_grad() before loss.backward()")
+            ema_got = [p.detach() for p in mine_ema.parameters()]
+            ema_wrong = [n for n, a, b in zip(names, ema_got, ref_ema.parameters()) if not torch.allclose(a, b, rtol=1e-4, atol=1e-6)]
+            problems["the EMA"] = (f"the EMA: {', '.join(ema_wrong)} differ from decay * ema + (1 - decay) * p"
+                                   if ema_wrong else None)
+            if ema_wrong and not wrong:
+                new = [p.detach() for p in ref.parameters()]
+                close = lambda alt: all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(ema_got, alt))  # noqa: E731
+                if close(ema_before):
+                    hints.append("the EMA did not change: update its parameters in place (under torch.no_grad())")
+                elif close(new):
+                    hints.append("the EMA is a copy of the new weights: ema = decay * ema + (1 - decay) * p")
+                elif close([decay * p + (1 - decay) * e for p, e in zip(new, ema_before)]):
+                    hints.append("decay and 1 - decay are swapped: the EMA keeps the fraction decay of itself")
+                elif close([decay * e + (1 - decay) * p for p, e in zip(before, ema_before)]):
+                    hints.append("that EMA uses the weights from before opt.step(): update it after the step")
+            if any(p.requires_grad for p in mine_ema.parameters()):
+                problems["the EMA"] = "the EMA: its parameters require gradients now; update them under torch.no_grad()"
+            if any(problems.values()):
+                _fail("train_step", case, [p for p in problems.values() if p] +
+                      [f"{k}: correct" for k, p in problems.items() if p is None], hints)
+    print(f"{PASS} train_step matches Trainer.train_step's update (eq. (2) loss, backward, AdamW step, EMA) on "
+          f"{n_steps} steps in a row of an eps- and a v-predicting model, EMA decay 0.9 and 0.5")
+
+
+# -- notebook 07: the relative positions and the masked temporal attention of joint training ------------
+
+def _joint_masks() -> list[torch.Tensor]:
+    g = _gen(13)
+    return [torch.tensor([[False] * 5 + [True] * 2]),
+            torch.tensor([[False, True, False, False, True, False, False], [True, False, False, True, False, False, False]]),
+            torch.rand(3, 6, generator=g) < 0.4,
+            torch.ones(2, 3, dtype=torch.bool),
+            torch.zeros(1, 4, dtype=torch.bool),
+            torch.zeros(1, 1, dtype=torch.bool)]
+
+
+def check_frame_positions(fn: Callable) -> None:
+    """Grade ``frame_positions(image_mask) -> positions`` ``(B, T)`` long against
+    :func:`vdm_lite.nn.frame_positions` (joint training, Section 3): every frame's position is the
+    number of video frames before it; the first wrong frame is named with its kind."""
+    from .nn import frame_positions
+
+    masks = _joint_masks()
+    for mask in masks:
+        case = f"image_mask {mask.int().tolist()}"
+        got = _call(fn, "frame_positions", {"image_mask": mask.clone()})
+        ref = frame_positions(mask)
+        p = _mismatch(got, ref, "the positions (B, T)")
+        if p:
+            hints = ["positions = the number of video frames (~image_mask) before each frame: a cumulative sum "
+                     "(torch.cumsum) of the video frames, minus the frame's own count"]
+            if (isinstance(got, torch.Tensor) and got.shape == ref.shape and not got.is_floating_point()
+                    and got.dtype != torch.bool and bool((got != ref.to(got.dtype)).any())):
+                b, i = (got != ref.to(got.dtype)).nonzero()[0].tolist()
+                kind = "image" if mask[b, i] else "video"
+                p = (f"example b={b}: frame i={i} ({kind}) should have position {int(ref[b, i])}, the number of video frames "
+                     f"before it, got {int(got[b, i])}; row expected {ref[b].tolist()}, got {got[b].tolist()}")
+                if got.dtype != torch.long:
+                    p += f" (and the dtype should be int64, not {_dt(got.dtype)})"
+                if torch.equal(got.long(), torch.arange(mask.shape[1]).expand_as(ref)):
+                    hints.insert(0, "those are the frame indices: the images must not count, so the video frames after "
+                                    "an image keep their distances to the video frames before it")
+            _fail("frame_positions", case, [p], hints)
+    print(f"{PASS} frame_positions matches vdm_lite.nn.frame_positions on {len(masks)} image masks "
+          "(appended, interleaved, leading and random images; all images; all video; T = 1)")
+
+
+def check_masked_temporal_attention(fn: Callable) -> None:
+    """Grade ``masked_temporal_attention(q, k, v, bias, image_mask)`` ``(B, heads, T, d)`` against
+    :class:`vdm_lite.nn.attention.TemporalAttention`'s attention (its ``attn_bias``, the relative
+    position bias with ``-inf`` where :func:`~vdm_lite.nn.temporal_attention_mask` forbids, in
+    ``scaled_dot_product_attention``; joint training, Section 3): image frames are checked first
+    (their output must be their own ``v``), then video frames."""
+    from .nn import frame_positions, temporal_attention_mask
+    from .nn.attention import TemporalAttention
+
+    g = _gen(14)
+    sizes = {0: (2, 7, torch.float32), 1: (2, 3, torch.float64), 2: (1, 5, torch.float32), 3: (2, 4, torch.float64),
+             4: (1, 4, torch.float32), 5: (2, 8, torch.float64)}
+    masks = _joint_masks()
+    for n, mask in enumerate(masks):
+        heads, d, dtype = sizes[n]
+        B, T = mask.shape
+        q, k, v = (_randn((B, heads, T, d), dtype, g) for _ in range(3))
+        attn = TemporalAttention(heads * d, head_dim=d, groups=1).to(dtype)
+        with torch.no_grad():
+            attn.rel_bias.table.copy_(_randn(tuple(attn.rel_bias.table.shape), dtype, g))
+            bias = attn.rel_bias(frame_positions(mask))  # (B, heads, T, T)
+            ref = F.scaled_dot_product_attention(q, k, v, attn_mask=attn.attn_bias(B, T, mask, q.device, dtype))
+        case = f"q, k, v {(B, heads, T, d)} {_dt(dtype)}, image_mask {mask.int().tolist()}"
+        got = _call(fn, "masked_temporal_attention", {"q": q, "k": k, "v": v, "bias": bias, "image_mask": mask.clone()})
+        p = _mismatch(got, ref, "the output (B, heads, T, d)")
+        if not p:
+            continue
+        hints = []
+        if isinstance(got, torch.Tensor) and got.shape == ref.shape and got.dtype == ref.dtype:
+            r, a = _tol(dtype)
+            bad_images = [(b, i) for b, i in mask.nonzero().tolist() if not torch.allclose(got[b, :, i], v[b, :, i], rtol=r, atol=a)]
+            if bad_images:
+                b, i = bad_images[0]
+                p = (f"image frame i={i} of example b={b}: its output should be v[b, :, i] itself (an image frame attends "
+                     f"only to itself: its attention row is the identity), got something else ({len(bad_images)} image "
+                     "frames wrong in all)")
+            else:
+                bad = [(b, i) for b, i in (~mask).nonzero().tolist() if not torch.allclose(got[b, :, i], ref[b, :, i], rtol=r, atol=a)]
+                if bad:
+                    b, i = bad[0]
+                    p = (f"video frame i={i} of example b={b}: its output differs from attention over the video frames "
+                         f"only ({len(bad)} video frames wrong in all; the image frames are right)")
+            allowed = temporal_attention_mask(mask)[:, None]
+            logits = q @ k.transpose(-1, -2) / math.sqrt(d)
+            alternatives = {
+                "no mask": (logits + bias).softmax(-1) @ v,
+                "no scale": (q @ k.transpose(-1, -2) + bias).masked_fill(~allowed, float("-inf")).softmax(-1) @ v,
+                "no bias": logits.masked_fill(~allowed, float("-inf")).softmax(-1) @ v,
+                "after softmax": ((logits + bias).softmax(-1) * allowed) @ v,
+            }
+            messages = {
+                "no mask": "frames attend across the video/image boundary: mask the logits with -inf where "
+                           "temporal_attention_mask(image_mask) is False, before the softmax",
+                "no scale": "the logits are q k^T / sqrt(d) (+ bias): the 1 / sqrt(d) is missing",
+                "no bias": "add the relative position bias to the logits: q k^T / sqrt(d) + bias",
+                "after softmax": "mask before the softmax (-inf logits): zeroing weights after it leaves rows that do not "
+                                 "sum to 1",
+            }
+            hints += [messages[name] for name, alt in alternatives.items() if _matches(got, alt)]
+        _fail("masked_temporal_attention", case, [p], hints or [
+            "softmax over the keys of q k^T / sqrt(d) + bias, with -inf where temporal_attention_mask(image_mask) "
+            "is False (broadcast (B, 1, T, T) over the heads), times v"])
+    print(f"{PASS} masked_temporal_attention matches TemporalAttention's masked attention with its relative bias on "
+          f"{len(masks)} image masks (float32 and float64, T = 1 included); image frames return their own v")
+
+
+# -- notebook 08: condition dropout and eq. (6) on a class model ---------------------------------------
+
+def check_drop_condition(fn: Callable) -> None:
+    """Grade ``drop_condition(labels, p, generator) -> labels`` by the properties of the draw in
+    :meth:`vdm_lite.train.Trainer._batch` (classifier-free guidance, eq. (6)): ``(B,)`` long, each
+    label kept or replaced by the null class ``-1`` (:data:`vdm_lite.conventions.NULL_CLASS`) with
+    probability ``p``, independently, and a pure function of the generator."""
+    from .conventions import NULL_CLASS
+
+    B = 20000
+    labels = torch.randint(0, 18, (B,), generator=_gen(15))
+    for p_drop in (0.1, 0.5, 0.0, 1.0):
+        case = f"{B} labels in 0..17, p = {p_drop}"
+        out = _call(fn, "drop_condition", {"labels": labels.clone(), "p": p_drop, "generator": _gen(16)})
+        if not isinstance(out, torch.Tensor):
+            _fail("drop_condition", case, [f"a torch.Tensor expected, got {type(out).__name__}"])
+        if tuple(out.shape) != (B,) or out.dtype != torch.long:
+            _fail("drop_condition", case, [f"labels of shape ({B},) and dtype int64 expected, got {tuple(out.shape)} "
+                                           f"{_dt(out.dtype)}"])
+        kept, dropped = out == labels, out == NULL_CLASS
+        if not (kept | dropped).all():
+            i = int((~(kept | dropped)).nonzero()[0])
+            _fail("drop_condition", case, [f"label {int(labels[i])} (entry {i}) became {int(out[i])}: each label is either "
+                                           f"kept or replaced by the null class {NULL_CLASS}"],
+                  ["the null class is -1 (vdm_lite.conventions.NULL_CLASS), not 0: class 0 is the red circle"]
+                  if bool((out[~kept] == 0).all()) else [])
+        n = int(dropped.sum())
+        sd = math.sqrt(B * p_drop * (1 - p_drop))
+        if abs(n - B * p_drop) > 6 * sd + 0.5:
+            hints = ["drop where torch.rand(B, generator=generator) < p: the probability of dropping is p"] \
+                if abs(n - B * (1 - p_drop)) <= 6 * sd + 0.5 else []
+            _fail("drop_condition", case, [f"{n} of {B} labels dropped; about {B * p_drop:.0f} expected (p = {p_drop})"], hints)
+        if p_drop == 0.5:
+            again = _call(fn, "drop_condition", {"labels": labels.clone(), "p": p_drop, "generator": _gen(16)})
+            if not torch.equal(again, out):
+                _fail("drop_condition", case, ["two calls with generators of the same seed gave different labels: pass "
+                                               "generator= to torch.rand"])
+            other = _call(fn, "drop_condition", {"labels": labels.clone(), "p": p_drop, "generator": _gen(17)})
+            if torch.equal(other, out):
+                _fail("drop_condition", case, ["generators of two different seeds gave the same drops: draw from the "
+                                               "generator, once per label"])
+            by_class = torch.stack([dropped[labels == c].float().mean() for c in range(18)])
+            if (by_class - p_drop).abs().max() > 0.1:
+                _fail("drop_condition", case, [f"the drop rate depends on the label (per class from {by_class.min():.2f} to "
+                                               f"{by_class.max():.2f}): drop each label independently of its value"])
+    print(f"{PASS} drop_condition replaces each label by the null class -1 with probability p (p = 0, 0.1, 0.5, 1 on "
+          f"{B} labels), keeps the others, independently of the label, reproducibly from the generator")
+
+
+def check_guided_eps(fn: Callable) -> None:
+    """Grade ``guided_eps(model, z_t, logsnr, class_label, w) -> eps~`` ``(B, C, T, H, W)`` against
+    :class:`vdm_lite.samplers.ClassifierFreeGuidance` (eq. (6)), its prediction converted to eps,
+    for v-, eps- and x-predicting class models at ``w`` = 0, 1, 5."""
+    from .conventions import NULL_CLASS
+    from .diffusion import convert
+    from .samplers import ClassifierFreeGuidance
+
+    g = _gen(18)
+    cases = [("v", torch.float32), ("eps", torch.float64), ("x", torch.float32)]
+    for n, (param, dtype) in enumerate(cases):
+        model = _TinyDenoiser(3, param, num_classes=4, seed=40 + n, dtype=dtype)
+        z = _randn((3, 3, 2, 4, 4), dtype, g)
+        lam = torch.tensor([-3.0, 0.0, 4.0], dtype=dtype)
+        label = torch.tensor([0, 3, 1])
+        with torch.no_grad():
+            pred_c = model(z, lam, class_label=label)
+            pred_u = model(z, lam, class_label=torch.full_like(label, NULL_CLASS))
+            pred_0 = model(z, lam, class_label=torch.zeros_like(label))
+        eps = lambda pred, src=param: convert(pred, z, lam, src, "eps")  # noqa: E731
+        for w in (0.0, 1.0, 5.0):
+            case = f"{_a(param)}-predicting class model (model.parameterization = {param!r}), z_t {tuple(z.shape)} " \
+                   f"{_dt(dtype)}, class_label {label.tolist()}, w = {w}"
+            with torch.no_grad():
+                ref = eps(ClassifierFreeGuidance(model, w)(z, lam, class_label=label))
+                got = _call(fn, "guided_eps", {"model": model, "z_t": z, "logsnr": lam, "class_label": label, "w": w})
+            p = _mismatch(got, ref, "the guided eps~")
+            if p:
+                alts = {
+                    "the conditional and unconditional predictions are swapped: (1 + w) eps(z_t, c) - w eps(z_t)":
+                        (1 + w) * eps(pred_u) - w * eps(pred_c),
+                    "the unconditional prediction uses the null class -1 (vdm_lite.conventions.NULL_CLASS), not class 0":
+                        (1 + w) * eps(pred_c) - w * eps(pred_0),
+                    f"that is eq. (6) in the model's own space ({param}): convert the predictions to eps with "
+                    "vdm_lite.diffusion.convert(pred, z_t, logsnr, model.parameterization, 'eps')":
+                        (1 + w) * pred_c - w * pred_u,
+                }
+                if param != "v":
+                    alts["the predictions were converted from 'v': read the model's parameterization, "
+                         "model.parameterization"] = (1 + w) * eps(pred_c, "v") - w * eps(pred_u, "v")
+                hints = [h for h, alt in alts.items() if _matches(got, alt)]
+                if not w and _matches(got, eps(pred_u)):
+                    hints.append("at w = 0 eq. (6) returns the conditional prediction eps(z_t, c)")
+                _fail("guided_eps", case, [p], hints)
+    print(f"{PASS} guided_eps matches vdm_lite.samplers.ClassifierFreeGuidance (converted to eps) for v-, eps- and "
+          "x-predicting class models at w = 0, 1, 5 (float32 and float64)")
+
+
+# -- notebooks 09 and 10: eq. (7) and eq. (8) ------------------------------------------------------------
+
+def _guidance_hints(got_term: torch.Tensor, ref_term: torch.Tensor, alpha: torch.Tensor, sigma: torch.Tensor,
+                    alternatives: dict[str, torch.Tensor]) -> list[str]:
+    """Hints for a wrong guidance term -(w_r alpha_t / 2) grad: which factor is off."""
+    hints = []
+    for factor, hint in ((-1.0, "the sign is wrong: x~ = x_hat - (w_r alpha_t / 2) grad (a step down the reconstruction error)"),
+                         (2.0, "the term is twice too large: the factor is w_r alpha_t / 2"),
+                         (0.5, "the term is half as large as it should be: the factor is w_r alpha_t / 2")):
+        if _matches(got_term, factor * ref_term):
+            hints.append(hint)
+    if _matches(got_term, ref_term / alpha):
+        hints.append("alpha_t is missing: the factor is w_r alpha_t / 2")
+    if _matches(got_term, ref_term / alpha * sigma):
+        hints.append("that uses sigma_t; eq. (7) and (8) have alpha_t (alpha_t^2 = sigmoid(lambda_t))")
+    if _matches(got_term, ref_term * alpha):
+        hints.append("that uses alpha_t^2 = sigmoid(lambda_t); alpha_t is its square root")
+    hints += [h for h, alt in alternatives.items() if _matches(got_term, alt)]
+    return hints
+
+
+def check_reconstruction_guided_x(fn: Callable) -> None:
+    """Grade ``reconstruction_guided_x(denoise_x, z_t, logsnr, x_a, known, w_r) -> x~``
+    ``(B, C, T, H, W)`` against :func:`vdm_lite.guidance.reconstruction_guidance` (eq. (7)) with
+    exact Gaussian denoisers (:class:`vdm_lite.toy.GaussianDenoiser`) and a small nonlinear one:
+    the prediction (``w_r = 0``), the known frames and the guidance term on the unknown frames are
+    checked apart."""
+    from .guidance import reconstruction_guidance
+    from .schedule import alpha_sigma
+
+    g = _gen(19)
+    cases = [((1, 6, 2, 2), [-4.0, 0.0, 4.0], [True, True, False, False, False, False], 2.0, torch.float64, "gaussian"),
+             ((2, 5, 1, 3), [-1.0, 6.0], [True, False, False, True, False], 5.0, torch.float64, "gaussian"),
+             ((3, 4, 4, 4), [-2.0, 2.0], [False, True, False, True], 1.0, torch.float32, "tiny")]
+    for n, (event, lams, known_list, w, dtype, kind) in enumerate(cases):
+        den = _gaussian_video(event, 50 + n) if kind == "gaussian" else _TinyDenoiser(event[0], "x", seed=50 + n, dtype=dtype)
+        name = "an exact Gaussian denoiser" if kind == "gaussian" else "a small nonlinear denoiser"
+        B = len(lams)
+        z = _randn((B, *event), dtype, g)
+        x_a = _randn((B, *event), dtype, g)  # values on the unknown frames are ignored by eq. (7)
+        lam = torch.tensor(lams, dtype=dtype)
+        known = torch.tensor(known_list)
+        mask = known[None, None, :, None, None].to(dtype)
+        case = f"{name} (predicts x), z_t {(B, *event)} {_dt(dtype)}, logsnr {lams}, known {known.int().tolist()}, w_r = {w}"
+        ref = reconstruction_guidance(den, z, lam, x_a, mask, w, parameterization="x")
+        with torch.no_grad():
+            x_hat = den(z, lam)
+        args = {"denoise_x": den, "z_t": z, "logsnr": lam, "x_a": x_a, "known": known.clone(), "w_r": w}
+        got = _call(fn, "reconstruction_guided_x", args)
+        if isinstance(got, torch.Tensor) and got.requires_grad:
+            _fail("reconstruction_guided_x", case, ["the result still requires gradients: return x_hat.detach() - ... "
+                                                    "(the sampler uses x~ as a value, it does not differentiate it)"])
+        problems, hints = {}, []
+        p0 = _mismatch(_call(fn, "reconstruction_guided_x", {**args, "w_r": 0.0}), x_hat,
+                       "x~ at w_r = 0: the prediction x_hat(z_t) itself")
+        problems["x~ at w_r = 0 (the prediction x_hat)"] = p0
+        p = _mismatch(got, ref, "x~")
+        if p and not p0 and isinstance(got, torch.Tensor) and got.shape == ref.shape and got.dtype == ref.dtype:
+            p = None
+            problems["x~ on the known frames"] = _mismatch(
+                got[:, :, known], x_hat[:, :, known],
+                "x~ on the known frames: x_hat^a(z_t) unchanged (eq. (7) moves z_t^b only; z_t^a is replaced)")
+            if problems["x~ on the known frames"]:
+                hints.append("keep only the z_t^b part of the gradient: multiply it by ~known (as (T,) -> (1, 1, T, 1, 1))")
+            got_term, ref_term = (got - x_hat)[:, :, ~known], (ref - x_hat)[:, :, ~known]
+            problems["the guidance term on the unknown frames"] = _mismatch(
+                got_term, ref_term, "the guidance term -(w_r alpha_t / 2) grad_{z_t^b} ||x^a - x_hat^a||^2 on the unknown "
+                "frames", atol=10 * _tol(dtype)[1])
+            if problems["the guidance term on the unknown frames"]:
+                alpha, sigma = (_per_example(v, z) for v in alpha_sigma(lam))
+                with torch.enable_grad():
+                    zz = z.detach().requires_grad_(True)
+                    (grad_all,) = torch.autograd.grad((x_a - den(zz, lam)).square().sum(), zz)
+                alts = {"the reconstruction error must cover the known frames only: ||x^a - x_hat^a||^2 sums over the "
+                        "frames where known is True (x_a holds no data elsewhere)": (-0.5 * w * alpha * grad_all)[:, :, ~known]}
+                hints += _guidance_hints(got_term, ref_term, alpha, sigma, alts)
+        elif p:
+            problems["x~"] = p
+        if any(problems.values()):
+            _fail("reconstruction_guided_x", case, [p for p in problems.values() if p] +
+                  [f"{k}: correct" for k, p in problems.items() if p is None], hints)
+    print(f"{PASS} reconstruction_guided_x matches vdm_lite.guidance.reconstruction_guidance on {len(cases)} inputs "
+          "(exact Gaussian denoisers and a nonlinear one; the first frames, every third and every other frame known; "
+          "log-SNR -4 to 6); prediction, known frames and guidance term checked apart")
+
+
+def check_superres_guided_x(fn: Callable) -> None:
+    """Grade ``superres_guided_x(denoise_x, z_t, logsnr, x_a, w_r) -> x~`` ``(B, C, T, H, W)``
+    against :func:`vdm_lite.guidance.superres_guidance` (eq. (8)) with the box-average downsampler
+    (``"area"``), at downsampling factors 2 and 4; the prediction (``w_r = 0``) and the guidance term
+    are checked apart."""
+    from .guidance import downsample_video, superres_guidance
+    from .schedule import alpha_sigma
+
+    g = _gen(21)
+    cases = [((1, 2, 4, 4), 2, [-4.0, 0.0, 4.0], 3.0, torch.float64, "gaussian"),
+             ((3, 2, 8, 8), 4, [-2.0, 3.0], 10.0, torch.float32, "tiny"),
+             ((3, 3, 8, 8), 2, [1.0, 5.0], 30.0, torch.float64, "tiny")]
+    for n, (event, low, lams, w, dtype, kind) in enumerate(cases):
+        den = _gaussian_video(event, 60 + n) if kind == "gaussian" else _TinyDenoiser(event[0], "x", seed=60 + n, dtype=dtype)
+        name = "an exact Gaussian denoiser" if kind == "gaussian" else "a small nonlinear denoiser"
+        B = len(lams)
+        z = _randn((B, *event), dtype, g)
+        x_a = downsample_video(_randn((B, *event), dtype, g).tanh(), low, "area")
+        lam = torch.tensor(lams, dtype=dtype)
+        f = event[-1] // low
+        case = f"{name} (predicts x), z_t {(B, *event)} {_dt(dtype)}, x_a {tuple(x_a.shape)} (f = {f}), logsnr {lams}, w_r = {w}"
+        ref = superres_guidance(den, z, lam, x_a, w, downsampler="area", parameterization="x")
+        with torch.no_grad():
+            x_hat = den(z, lam)
+        args = {"denoise_x": den, "z_t": z, "logsnr": lam, "x_a": x_a, "w_r": w}
+        got = _call(fn, "superres_guided_x", args)
+        if isinstance(got, torch.Tensor) and got.requires_grad:
+            _fail("superres_guided_x", case, ["the result still requires gradients: return x_hat.detach() - ... "
+                                              "(the sampler uses x~ as a value, it does not differentiate it)"])
+        problems, hints = {}, []
+        p0 = _mismatch(_call(fn, "superres_guided_x", {**args, "w_r": 0.0}), x_hat, "x~ at w_r = 0: the prediction x_hat(z_t) itself")
+        problems["x~ at w_r = 0 (the prediction x_hat)"] = p0
+        p = _mismatch(got, ref, "x~")
+        if p and not p0 and isinstance(got, torch.Tensor) and got.shape == ref.shape and got.dtype == ref.dtype:
+            got_term, ref_term = got - x_hat, ref - x_hat
+            problems["the guidance term"] = _mismatch(got_term, ref_term, "the guidance term -(w_r alpha_t / 2) grad_{z_t} "
+                                                      "||x^a - d(x_hat(z_t))||^2 (every frame)", atol=10 * _tol(dtype)[1])
+            alpha, sigma = (_per_example(v, z) for v in alpha_sigma(lam))
+
+            def term(down, reduce="sum"):
+                with torch.enable_grad():
+                    zz = z.detach().requires_grad_(True)
+                    err = (x_a - down(den(zz, lam))).square()
+                    (grad,) = torch.autograd.grad(err.sum() if reduce == "sum" else err.mean(), zz)
+                return -0.5 * w * alpha * grad
+
+            alts = {"the downsampler d is the box average over f x f pixels (F.avg_pool3d(x, (1, f, f))), not every f-th pixel":
+                        term(lambda v: v[..., ::f, ::f]),
+                    "the downsampler d is the box average over f x f pixels (F.avg_pool3d(x, (1, f, f))), not a bilinear one":
+                        term(lambda v: downsample_video(v, low, "bilinear")),
+                    "that is the gradient of a mean: eq. (8)'s ||.||^2 is the sum of squares over all low-resolution pixels":
+                        term(lambda v: F.avg_pool3d(v, (1, f, f)), "mean")}
+            hints += _guidance_hints(got_term, ref_term, alpha, sigma, alts)
+        elif p:
+            problems["x~"] = p
+        if any(problems.values()):
+            _fail("superres_guided_x", case, [p for p in problems.values() if p] +
+                  [f"{k}: correct" for k, p in problems.items() if p is None], hints)
+    print(f"{PASS} superres_guided_x matches vdm_lite.guidance.superres_guidance (downsampler 'area') on {len(cases)} "
+          "inputs (an exact Gaussian denoiser and a nonlinear one, f = 2 and 4, log-SNR -4 to 5); prediction and "
+          "guidance term checked apart")
+
+
+# -- notebook 11: the Frechet distance --------------------------------------------------------------------
+
+def check_fit_gaussian(fn: Callable) -> None:
+    """Grade ``fit_gaussian(features) -> (mu, sigma)``, ``(N, D) -> (D,), (D, D)`` float64, against
+    :func:`vdm_lite.metrics.gaussian_stats` (the Gaussians of FVD and FID, Section 4): the mean and
+    the unbiased covariance are checked apart."""
+    from .metrics import gaussian_stats
+
+    g = _gen(22)
+    cases = [(50, 4, torch.float32), (7, 10, torch.float64), (200, 1, torch.float64), (3, 2, torch.float32)]
+    for N, D, dtype in cases:
+        feats = _randn((N, D), dtype, g) * torch.linspace(0.5, 2.0, D, dtype=dtype) + 1.0
+        mu_ref, sigma_ref, _ = gaussian_stats(feats)
+        case = f"features ({N}, {D}) {_dt(dtype)}"
+        out = _call(fn, "fit_gaussian", {"features": feats})
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            _fail("fit_gaussian", case, [f"return (mu, sigma), two tensors; got {type(out).__name__}"])
+        mu, sigma = out
+        problems, hints = {}, []
+        problems["the mean mu (D,)"] = _mismatch(mu, mu_ref, "the mean mu (D,), float64")
+        problems["the covariance sigma (D, D)"] = _mismatch(sigma, sigma_ref, "the covariance sigma (D, D), float64")
+        if problems["the covariance sigma (D, D)"] and isinstance(sigma, torch.Tensor):
+            if tuple(sigma.shape) == (N, N) and N != D:
+                hints.append("that is an (N, N) matrix: the covariance is over the D features, e.g. torch.cov(features.T) "
+                             "(torch.cov takes variables in rows)")
+            if sigma.dtype == torch.float64 and _matches(sigma, sigma_ref * (N - 1) / N):
+                hints.append("that divides by N; the unbiased covariance divides by N - 1 (as np.cov and torch.cov)")
+        if any(p and "dtype" in p for p in problems.values()):
+            hints.append("compute in float64 (features.double()): FVD's 400-d and FID's 2048-d covariances lose digits "
+                         "in float32")
+        if any(problems.values()):
+            _fail("fit_gaussian", case, [p for p in problems.values() if p] +
+                  [f"{k}: correct" for k, p in problems.items() if p is None], hints)
+    print(f"{PASS} fit_gaussian matches vdm_lite.metrics.gaussian_stats on {len(cases)} feature sets (N < D and D = 1 "
+          "included, float32 and float64 input); mean and unbiased covariance checked apart")
+
+
+def check_frechet(fn: Callable) -> None:
+    """Grade ``frechet(mu1, sigma1, mu2, sigma2) -> float`` against
+    :func:`vdm_lite.metrics.frechet_distance` (FVD and FID, Section 4): the mean term (equal
+    covariances), the trace term (equal means), covariances that do not commute, singular ones
+    (fewer samples than dimensions) and identical Gaussians."""
+    from .metrics import frechet_distance, gaussian_stats
+
+    g = _gen(23)
+
+    def psd(d, rank=None):
+        a = _randn((d, rank or d), torch.float64, g)
+        return a @ a.T / (rank or d)
+
+    d5 = psd(5)
+    mu_a, mu_b = _randn((5,), torch.float64, g), _randn((5,), torch.float64, g)
+    s_few = gaussian_stats(_randn((3, 6), torch.float64, g))[1]  # rank 2 of 6
+    s_few2 = gaussian_stats(_randn((4, 6), torch.float64, g))[1]  # rank 3 of 6
+    cases = [
+        ("the mean term ||mu1 - mu2||^2 (equal covariances)", (mu_a, d5, mu_b, d5)),
+        ("the trace term tr(S1 + S2 - 2 (S1 S2)^(1/2)) (equal means, diagonal covariances)",
+         (mu_a, torch.diag(torch.tensor([1.0, 4.0, 9.0, 0.25, 2.0], dtype=torch.float64)), mu_a,
+          torch.diag(torch.tensor([4.0, 4.0, 1.0, 1.0, 0.5], dtype=torch.float64)))),
+        ("covariances that do not commute (equal means)", (mu_a, psd(5), mu_a, psd(5))),
+        ("covariances that do not commute, different means", (mu_a, psd(5), mu_b, psd(5))),
+        ("singular covariances of 3 and 4 samples in 6 dimensions", (torch.zeros(6, dtype=torch.float64), s_few,
+                                                                     torch.ones(6, dtype=torch.float64), s_few2)),
+        ("identical Gaussians (the answer is 0)", (mu_b, d5, mu_b.clone(), d5.clone())),
+        ("one dimension", (torch.tensor([0.5], dtype=torch.float64), torch.tensor([[2.0]], dtype=torch.float64),
+                           torch.tensor([-1.0], dtype=torch.float64), torch.tensor([[0.5]], dtype=torch.float64))),
+    ]
+    problems, hints = {}, []
+    for case, (m1, s1, m2, s2) in cases:
+        ref = frechet_distance(m1, s1, m2, s2)
+        try:
+            got = _call(fn, "frechet", {"mu1": m1, "sigma1": s1, "mu2": m2, "sigma2": s2})
+        except AssertionError as exc:
+            if "singular" not in case:
+                raise
+            raise AssertionError(f"{exc}\n  hint: for {case}: clamp the eigenvalues at 0 before each square root "
+                                 "(round-off makes the tiny ones of a singular covariance negative, and their sqrt "
+                                 "is NaN)") from exc
+        if isinstance(got, complex) or (isinstance(got, torch.Tensor) and got.is_complex()):
+            problems[case] = (f"{case}: got the complex number {got}; the distance is real: use "
+                              "tr((S1 S2)^(1/2)) = sum sqrt(eig(S1^(1/2) S2 S1^(1/2))), symmetric matrices and eigh")
+            continue
+        value = _as_number(got)
+        if value is None:
+            problems[case] = f"{case}: a number expected (a float, or a one-element tensor), got {_describe(got)}"
+        elif not math.isfinite(value):
+            problems[case] = (f"{case}: got {value}, expected {ref:.6g}" +
+                              ("; clamp the eigenvalues at 0 before the square root (round-off makes tiny ones negative)"
+                               if "singular" in case else ""))
+        elif not math.isclose(value, ref, rel_tol=1e-6, abs_tol=1e-8):
+            problems[case] = f"{case}: expected {ref:.6g}, got {value:.6g}"
+            mean_term = float((m1 - m2).square().sum())
+            if case.startswith("the mean term") and math.isclose(value, math.sqrt(mean_term), rel_tol=1e-6):
+                hints.append("the mean term is the squared distance ||mu1 - mu2||^2, no square root")
+            if "commute" in case:
+                e1, e2 = torch.linalg.eigvalsh(s1).clamp_min(0), torch.linalg.eigvalsh(s2).clamp_min(0)
+                naive = mean_term + float(s1.trace() + s2.trace() - 2 * (e1 * e2).sqrt().sum())
+                if math.isclose(value, naive, rel_tol=1e-6):
+                    hints.append("tr((S1 S2)^(1/2)) is not sum sqrt(eig(S1) eig(S2)) unless S1 and S2 commute: take the "
+                                 "eigenvalues of S1^(1/2) S2 S1^(1/2)")
+        else:
+            problems[case] = None
+    if any(problems.values()):
+        _fail("frechet", "these Gaussians", [p for p in problems.values() if p] +
+              [f"{k}: correct" for k, p in problems.items() if p is None], hints)
+    print(f"{PASS} frechet matches vdm_lite.metrics.frechet_distance on {len(cases)} pairs of Gaussians (mean and trace "
+          "terms apart, non-commuting and singular covariances, identical Gaussians, D = 1)")
+
+
 GRADERS: dict[str, Callable[[Callable], None]] = {
     "q_sample": check_q_sample,
     "posterior": check_posterior,
@@ -628,6 +1299,16 @@ GRADERS: dict[str, Callable[[Callable], None]] = {
     "conv1x3x3_video": check_conv1x3x3_video,
     "draw_image_sources": check_draw_image_sources,
     "append_images": check_append_images,
+    "training_loss": check_training_loss,
+    "train_step": check_train_step,
+    "frame_positions": check_frame_positions,
+    "masked_temporal_attention": check_masked_temporal_attention,
+    "drop_condition": check_drop_condition,
+    "guided_eps": check_guided_eps,
+    "reconstruction_guided_x": check_reconstruction_guided_x,
+    "superres_guided_x": check_superres_guided_x,
+    "fit_gaussian": check_fit_gaussian,
+    "frechet": check_frechet,
 }
 
 
