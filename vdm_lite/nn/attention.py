@@ -61,7 +61,8 @@ def frame_positions(image_mask: torch.Tensor) -> torch.Tensor:
     """Positions ``(B, T)`` long of the frames for the relative bias: video frames are
     numbered ``0, 1, 2, ...`` in order, skipping image frames (``image_mask`` True), so
     appended images do not disturb the distances among video frames. An image frame gets
-    the position of the preceding video frame; it only ever sees itself (distance 0)."""
+    the number of video frames before it (``[0, 1, 2, 3, 4, 5, 5]`` for 5 video frames and 2
+    images); it only ever sees itself (distance 0), so its position never matters."""
     return torch.cumsum((~image_mask).long(), dim=1) - (~image_mask).long()
 
 
