@@ -372,7 +372,8 @@ class Trainer:
                     self.save()
                 if self.dist.main and cfg.sample_every > 0 and self.step % cfg.sample_every == 0:
                     self.write_samples()
-                if self.step < end and (deadline is not None or terminated):
+                # under DDP every rank asks every step (one scalar all-reduce), so no rank waits alone
+                if self.step < end and (self.dist.world > 1 or deadline is not None or terminated):
                     reason = self._stop_check(deadline, bool(terminated))
                     if reason:
                         self.stop_reason = reason
@@ -395,12 +396,12 @@ class Trainer:
         return last
 
     def _stop_check(self, deadline: float | None, terminated: bool) -> str:
-        """Why to stop now (``"time limit"``, ``"SIGTERM"``) or ``""``, as rank 0 sees it, so
-        that every rank stops at the same step."""
+        """Why to stop now (``"time limit"``, ``"SIGTERM"``) or ``""``: the most urgent reason of
+        any rank, so that every rank stops at the same step."""
         code = 2.0 if terminated else float(deadline is not None and time.monotonic() >= deadline)
         flag = torch.tensor([code], device=self.device)
         if self.dist.world > 1:
-            dist.broadcast(flag, 0)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return {0: "", 1: "time limit", 2: "SIGTERM"}[int(flag.item())]
 
     def _open_log(self):
