@@ -121,9 +121,8 @@ def test_sampling_a_weights_file_writes_a_new_folder_each_time(run, tmp_path):
 
 
 def test_train_help_lists_every_config_key_with_its_default():
-    from vdm_lite.cli import MODEL_KEYS, TRAIN_KEYS
-    from vdm_lite.config import TrainConfig
-    from vdm_lite.nn import UNetConfig
+    from vdm_lite.config import TRAIN_KEYS, TrainConfig
+    from vdm_lite.nn.unet import MODEL_KEYS, UNetConfig
 
     assert set(TRAIN_KEYS) == {f.name for f in dataclasses.fields(TrainConfig)}, "a one-line meaning per TrainConfig field"
     assert set(MODEL_KEYS) == {f.name for f in dataclasses.fields(UNetConfig)}, "a one-line meaning per UNetConfig field"

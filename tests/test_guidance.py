@@ -1,5 +1,5 @@
 """Section 3.1: replacement, reconstruction guidance eq. (7), super-resolution guidance eq. (8),
-and the long-video / interpolation / cascade drivers (vdm_lite.guidance)."""
+(vdm_lite.guidance), and the long-video / interpolation / cascade tasks built on them (vdm_lite.tasks)."""
 
 from __future__ import annotations
 
@@ -15,17 +15,19 @@ from vdm_lite.guidance import (
     cascade_guidance,
     conditional_sample,
     downsample_video,
-    extend_video,
-    interpolate_video,
     interpolation_mask,
     prediction_mask,
     reconstruction_guidance,
-    super_resolve,
     superres_guidance,
-    upsample_video,
 )
 from vdm_lite.nn import UNet3D, get_preset
 from vdm_lite.schedule import alpha_sigma
+from vdm_lite.tasks import (
+    extend_video,
+    interpolate_video,
+    super_resolve,
+    upsample_video,
+)
 from vdm_lite.toy import GaussianDenoiser
 
 T, H, W = 8, 2, 2
@@ -446,7 +448,7 @@ class _WindowAverage:
 
 
 def test_frame_influence_of_a_window_average_is_its_window():
-    from vdm_lite.guidance import frame_influence
+    from vdm_lite.tasks import frame_influence
 
     g = torch.Generator().manual_seed(3)
     x = torch.rand(4, 3, 1, 5, 5, generator=g).expand(-1, -1, 12, -1, -1) * 2 - 1  # static videos

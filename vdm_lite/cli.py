@@ -190,14 +190,14 @@ def cmd_train(args, extra) -> int:
 
 
 def cmd_config(args, extra) -> int:
-    from .config import build_dataset, get_preset, resolve_model_config
+    from .config import build_dataset, config_table, get_preset, resolve_model_config
     from .overrides import apply_overrides
 
     cfg = apply_overrides(get_preset(args.preset), _split_overrides(extra))
     classes = int(getattr(build_dataset(cfg), "num_classes", 0) or 0) if cfg.condition == "class" else 0
     cfg = dataclasses.replace(cfg, model=resolve_model_config(cfg, classes))  # as the trainer fills it in
     print(f"# preset {args.preset}" + (f" with {' '.join(extra)}" if extra else "") + f": {cfg.description}")
-    print("\n".join(_config_table(cfg)))
+    print("\n".join(config_table(cfg)))
     return 0
 
 
@@ -369,111 +369,12 @@ def cmd_presets(args, extra) -> int:
     return 0
 
 
-# One line per config key for `vdm-lite train --help` and `vdm-lite config`; the keys themselves
-# come from the dataclasses (tests/test_cli.py checks that every field has its line here).
-TRAIN_KEYS = {
-    "description": "what the preset is for (shown by `vdm-lite presets`)",
-    "model": "the U-Net (model.* keys below)",
-    "dataset": "shapes (the built-in world), digits (moving MNIST digits), folder (videos under data_root) or mmnist",
-    "data_root": "folder dataset: a folder of videos (UCF101 layout); mmnist: the mnist_test_seq.npy file",
-    "frames": "frames per training clip (T)",
-    "resolution": "frame height and width in pixels",
-    "frame_skip": "keep one frame every frame_skip",
-    "num_objects": "shapes: objects per clip, (min, max)",
-    "image_frames": "K independent image frames appended per clip (joint image-video training, Section 3)",
-    "data_seed": "seed of the dataset's indexed items (dataset[i]) and of a file dataset's order",
-    "condition": "none, class or text",
-    "cond_drop_prob": "probability of dropping the condition in training (classifier-free guidance, eq. (6))",
-    "schedule": "log-SNR noise schedule: cosine (the paper's), shifted_cosine or linear",
-    "logsnr_min": "lowest log-SNR of the schedule (t = 1)",
-    "logsnr_max": "highest log-SNR of the schedule (t = 0)",
-    "loss_weighting": "weighting of the loss: eps, v, x or elbo; empty: plain MSE of the model's parameterization",
-    "low_discrepancy": "stratified diffusion times within a batch (lower-variance loss)",
-    "steps": "optimizer steps in total",
-    "batch_size": "clips per optimizer step, global (across processes and grad_accum)",
-    "grad_accum": "micro-batches accumulated per optimizer step",
-    "lr": "learning rate after warmup (AdamW)",
-    "beta1": "AdamW beta1",
-    "beta2": "AdamW beta2",
-    "weight_decay": "AdamW weight decay",
-    "warmup_steps": "linear learning-rate warmup steps (then constant)",
-    "grad_clip": "gradient norm clipping (0: none)",
-    "ema_decay": "decay of the EMA of the weights that sampling uses (ramped up early in training)",
-    "precision": "auto (bf16/fp16 on GPUs, fp32 on the CPU), fp32, bf16 or fp16",
-    "compile": "torch.compile the model",
-    "num_workers": "DataLoader workers for file datasets",
-    "seed": "seed of the initial weights and of every step's draws (built-in world clips, times, noise)",
-    "init_from": "fine-tune: start from these weights (a .safetensors file or a run directory)",
-    "run_dir": "where the run is written (--run-dir overrides it)",
-    "log_every": "steps between rows of log.csv",
-    "ckpt_every": "steps between checkpoints (one is always written at the end)",
-    "sample_every": "steps between sample videos; 0: only at the end; -1: never",
-    "num_samples": "videos per sample",
-    "sampler": "sampler of the samples: ancestral, pc or ddim",
-    "sample_steps": "sampling steps",
-    "gamma": "ancestral variance interpolation, eq. (4)",
-    "guidance_weight": "classifier-free guidance weight w of the samples, eq. (6)",
-    "fps": "frames per second of the sample videos",
-}
-MODEL_KEYS = {
-    "in_channels": "video channels (3: RGB)",
-    "out_channels": "output channels (none: as in_channels)",
-    "base_channels": "channels of the first level",
-    "channel_mults": "channel multiplier of each level (one level per entry)",
-    "num_res_blocks": "residual blocks per level",
-    "attention_resolutions": "spatial sizes (at image_size) whose levels get spatial + temporal attention",
-    "head_dim": "channels per attention head",
-    "emb_dim": "width of the conditioning vector (log-SNR, class, text)",
-    "mlp_layers": "linear layers of the conditioning MLP",
-    "dropout": "dropout in the residual blocks",
-    "norm_groups": "GroupNorm groups (statistics per frame)",
-    "num_frames": "training frames (filled in from frames)",
-    "image_size": "training resolution (filled in from resolution)",
-    "parameterization": "what the network predicts: eps, v or x",
-    "num_classes": "classes of a class condition (filled in from the data; 0: none)",
-    "text_encoder": "none, byte (trained with the U-Net) or minilm (frozen, pretrained); condition=text sets byte if none",
-    "text_width": "byte text encoder: width",
-    "text_layers": "byte text encoder: transformer layers",
-    "text_heads": "byte text encoder: attention heads",
-    "text_max_len": "byte text encoder: tokens per caption",
-    "max_rel_distance": "temporal attention: relative distances clipped to [-K, K]",
-    "mid_attention": "spatial + temporal attention in the middle block",
-    "scale_shift": "conditioning as a scale and shift of each residual block (false: added)",
-    "gradient_checkpointing": "recompute activations in the backward pass (less memory, slower)",
-}
-
-
-def _show(value) -> str:
-    """A config value as it is written on the command line."""
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, (tuple, list)):
-        return ",".join(map(str, value))
-    return str(value) if value != "" else '""'
-
-
-def _config_table(cfg) -> list[str]:
-    """``  key=value   meaning``, one line per field of a TrainConfig, nested ``model.*`` ones."""
-    rows = []
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        if dataclasses.is_dataclass(value):
-            rows += [(f"model.{g.name}", getattr(value, g.name), MODEL_KEYS.get(g.name, "")) for g in dataclasses.fields(value)]
-        else:
-            rows.append((f.name, value, TRAIN_KEYS.get(f.name, "")))
-    cells = [f"{k}={_show(v)}" for k, v, _ in rows]
-    width = min(max(map(len, cells)), 36)
-    return [f"  {c:<{width}}  {m}" for c, (_, _, m) in zip(cells, rows)]
-
-
 def _train_epilog() -> str:
-    from .config import TrainConfig
+    from .config import TrainConfig, config_table
 
     return ("config keys, as key=value (or --key=value), shown with the defaults of TrainConfig, which every preset\n"
             "changes in part (`vdm-lite config PRESET` prints a preset's values):\n"
-            + "\n".join(_config_table(TrainConfig())))  # fmt: skip
+            + "\n".join(config_table(TrainConfig())))  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""Training configuration: one dataclass, named presets, and the builders the trainer uses.
+"""Training configuration: one dataclass (and a line on each of its fields, :func:`config_table`),
+named presets, and the builders the trainer uses.
 
 Presets (``vdm-lite presets`` lists them):
 
@@ -26,10 +27,11 @@ from typing import Any
 import torch
 
 from .nn.presets import get_preset as get_model_preset
-from .nn.unet import UNet3D, UNetConfig
+from .nn.unet import MODEL_KEYS, UNet3D, UNetConfig
 from .schedule import CosineSchedule, Schedule, get_schedule
 
-__all__ = ["TrainConfig", "PRESETS", "get_preset", "build_data", "build_model", "build_schedule", "TrainData"]
+__all__ = ["TrainConfig", "TRAIN_KEYS", "config_table", "PRESETS", "get_preset", "build_data", "build_model", "build_schedule",
+           "TrainData"]  # fmt: skip
 
 DATASETS = ("shapes", "digits", "folder", "mmnist")
 CONDITIONS = ("none", "class", "text")
@@ -111,6 +113,79 @@ class TrainConfig:
         """Fields a resumed run must share with its checkpoint (they shape the model or the data)."""
         return ["model", "dataset", "data_root", "frames", "resolution", "frame_skip", "num_objects",
                 "image_frames", "data_seed", "condition", "schedule", "logsnr_min", "logsnr_max"]  # fmt: skip
+
+
+# One line per config key for `vdm-lite train --help` and `vdm-lite config`; the keys themselves
+# come from the dataclasses (tests/test_cli.py checks that every field has its line here).
+TRAIN_KEYS = {
+    "description": "what the preset is for (shown by `vdm-lite presets`)",
+    "model": "the U-Net (model.* keys below)",
+    "dataset": "shapes (the built-in world), digits (moving MNIST digits), folder (videos under data_root) or mmnist",
+    "data_root": "folder dataset: a folder of videos (UCF101 layout); mmnist: the mnist_test_seq.npy file",
+    "frames": "frames per training clip (T)",
+    "resolution": "frame height and width in pixels",
+    "frame_skip": "keep one frame every frame_skip",
+    "num_objects": "shapes: objects per clip, (min, max)",
+    "image_frames": "K independent image frames appended per clip (joint image-video training, Section 3)",
+    "data_seed": "seed of the dataset's indexed items (dataset[i]) and of a file dataset's order",
+    "condition": "none, class or text",
+    "cond_drop_prob": "probability of dropping the condition in training (classifier-free guidance, eq. (6))",
+    "schedule": "log-SNR noise schedule: cosine (the paper's), shifted_cosine or linear",
+    "logsnr_min": "lowest log-SNR of the schedule (t = 1)",
+    "logsnr_max": "highest log-SNR of the schedule (t = 0)",
+    "loss_weighting": "weighting of the loss: eps, v, x or elbo; empty: plain MSE of the model's parameterization",
+    "low_discrepancy": "stratified diffusion times within a batch (lower-variance loss)",
+    "steps": "optimizer steps in total",
+    "batch_size": "clips per optimizer step, global (across processes and grad_accum)",
+    "grad_accum": "micro-batches accumulated per optimizer step",
+    "lr": "learning rate after warmup (AdamW)",
+    "beta1": "AdamW beta1",
+    "beta2": "AdamW beta2",
+    "weight_decay": "AdamW weight decay",
+    "warmup_steps": "linear learning-rate warmup steps (then constant)",
+    "grad_clip": "gradient norm clipping (0: none)",
+    "ema_decay": "decay of the EMA of the weights that sampling uses (ramped up early in training)",
+    "precision": "auto (bf16/fp16 on GPUs, fp32 on the CPU), fp32, bf16 or fp16",
+    "compile": "torch.compile the model",
+    "num_workers": "DataLoader workers for file datasets",
+    "seed": "seed of the initial weights and of every step's draws (built-in world clips, times, noise)",
+    "init_from": "fine-tune: start from these weights (a .safetensors file or a run directory)",
+    "run_dir": "where the run is written (--run-dir overrides it)",
+    "log_every": "steps between rows of log.csv",
+    "ckpt_every": "steps between checkpoints (one is always written at the end)",
+    "sample_every": "steps between sample videos; 0: only at the end; -1: never",
+    "num_samples": "videos per sample",
+    "sampler": "sampler of the samples: ancestral, pc or ddim",
+    "sample_steps": "sampling steps",
+    "gamma": "ancestral variance interpolation, eq. (4)",
+    "guidance_weight": "classifier-free guidance weight w of the samples, eq. (6)",
+    "fps": "frames per second of the sample videos",
+}
+
+
+def _show(value) -> str:
+    """A config value as it is written on the command line."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value))
+    return str(value) if value != "" else '""'
+
+
+def config_table(cfg: TrainConfig) -> list[str]:
+    """``  key=value   meaning``, one line per field of a TrainConfig, nested ``model.*`` ones."""
+    rows = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            rows += [(f"model.{g.name}", getattr(value, g.name), MODEL_KEYS.get(g.name, "")) for g in dataclasses.fields(value)]
+        else:
+            rows.append((f.name, value, TRAIN_KEYS.get(f.name, "")))
+    cells = [f"{k}={_show(v)}" for k, v, _ in rows]
+    width = min(max(map(len, cells)), 36)
+    return [f"  {c:<{width}}  {m}" for c, (_, _, m) in zip(cells, rows)]
 
 
 def _paper(model: str, **kw) -> TrainConfig:

@@ -175,7 +175,7 @@ def conditional_videos(
     """The conditional sampling modes of Section 3.1 on a trained model, from an input video
     or, without one, from ``n`` real clips of the model's own data (so the truth is known).
 
-    Modes (``kwargs`` go to the :mod:`vdm_lite.guidance` driver: ``method``, ``recon_weight``,
+    Modes (``kwargs`` go to the :mod:`vdm_lite.tasks` drivers: ``method``, ``recon_weight``,
     ``sampler``, ``steps``, ``replacement``, ``downsampler``, ``guidance_weight`` (default:
     the run's, for a class-conditional model), ...):
 
@@ -195,7 +195,8 @@ def conditional_videos(
     """
     import dataclasses
 
-    from . import guidance as G
+    from .guidance import downsample_video
+    from .tasks import extend_video, interpolate_video, super_resolve, upsample_video
 
     if mode not in MODES[1:]:
         raise ValueError(f"unknown mode {mode!r}; choose one of {MODES[1:]}")
@@ -223,8 +224,8 @@ def conditional_videos(
             "predict": truth[:, :, :context],
             "extend": truth[:, :, :block],
             "interpolate": truth[:, :, ::factor],
-            "superres": G.downsample_video(truth, low, kwargs.get("downsampler", "bilinear")),
-            "upsample": G.downsample_video(truth[:, :, ::factor], low, kwargs.get("downsampler", "bilinear")),
+            "superres": downsample_video(truth, low, kwargs.get("downsampler", "bilinear")),
+            "upsample": downsample_video(truth[:, :, ::factor], low, kwargs.get("downsampler", "bilinear")),
         }[mode]
     if video.ndim != 5 or video.shape[1] != cfg.model.in_channels:
         raise ValueError(f"input video must be (B, {cfg.model.in_channels}, T, H, W), got {tuple(video.shape)}")
@@ -241,15 +242,15 @@ def conditional_videos(
     kwargs.setdefault("schedule", build_schedule(cfg))  # the model's own noise schedule
     common = dict(generator=seed, **cond, **kwargs)
     if mode == "predict":
-        out = G.extend_video(model, v, v.shape[2] + block - context, block_frames=block, context_frames=min(context, v.shape[2]), **common)
+        out = extend_video(model, v, v.shape[2] + block - context, block_frames=block, context_frames=min(context, v.shape[2]), **common)
     elif mode == "extend":
-        out = G.extend_video(model, v, total_frames or 4 * block, block_frames=block, context_frames=context, **common)
+        out = extend_video(model, v, total_frames or 4 * block, block_frames=block, context_frames=context, **common)
     elif mode == "interpolate":
-        out = G.interpolate_video(model, v, factor, block_frames=block, **common)
+        out = interpolate_video(model, v, factor, block_frames=block, **common)
     elif mode == "superres":
-        out = G.super_resolve(model, v, res, **common)
+        out = super_resolve(model, v, res, **common)
     else:
-        out = G.upsample_video(model, v, res, factor, block_frames=block, context_frames=context, **common)
+        out = upsample_video(model, v, res, factor, block_frames=block, context_frames=context, **common)
     return {"input": video.cpu(), "output": out.clamp(-1, 1).cpu(), "truth": truth}
 
 

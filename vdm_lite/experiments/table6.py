@@ -3,7 +3,7 @@
     vdm-lite reproduce table6 data/checkpoints/shapes-lowres.safetensors --num=6 --steps=32
 
 :func:`reproduce_extension` extends the same real first blocks with replacement and with
-reconstruction guidance, eq. (7) (:func:`vdm_lite.guidance.extend_video`), and scores the
+reconstruction guidance, eq. (7) (:func:`vdm_lite.tasks.extend_video`), and scores the
 seams at the block boundaries by the world's rules
 (:func:`vdm_lite.metrics.world.boundary_continuity`); :func:`markdown` makes ``table6.md``
 from ``table6.json`` (:mod:`vdm_lite.experiments.report`).

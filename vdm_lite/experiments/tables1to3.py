@@ -214,7 +214,7 @@ def reproduce_benchmark(
     schedule = build_schedule(cfg)
 
     def generate(a: int, b: int, k: int) -> dict[str, np.ndarray]:
-        from ..guidance import extend_video
+        from ..tasks import extend_video
 
         vids, vid_idx, smp_idx = [], [], []
         for j, s in enumerate(range(a, b, batch)):

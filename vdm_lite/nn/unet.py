@@ -45,7 +45,7 @@ from .attention import GroupNormPerFrame, SpaceTimeAttention
 from .conditioning import Conditioning
 from .text import TEXT_ENCODERS
 
-__all__ = ["UNetConfig", "ResBlock", "Downsample", "Upsample", "UNetBlock", "UNet3D", "count_parameters"]
+__all__ = ["UNetConfig", "MODEL_KEYS", "ResBlock", "Downsample", "Upsample", "UNetBlock", "UNet3D", "count_parameters"]
 
 
 @dataclass
@@ -141,6 +141,36 @@ class UNetConfig:
     def replace(self, **changes) -> "UNetConfig":
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+
+# One line per UNetConfig field: the model.* rows of `vdm-lite train --help` and `vdm-lite config`
+# (tests/test_cli.py checks that every field has its line here).
+MODEL_KEYS = {
+    "in_channels": "video channels (3: RGB)",
+    "out_channels": "output channels (none: as in_channels)",
+    "base_channels": "channels of the first level",
+    "channel_mults": "channel multiplier of each level (one level per entry)",
+    "num_res_blocks": "residual blocks per level",
+    "attention_resolutions": "spatial sizes (at image_size) whose levels get spatial + temporal attention",
+    "head_dim": "channels per attention head",
+    "emb_dim": "width of the conditioning vector (log-SNR, class, text)",
+    "mlp_layers": "linear layers of the conditioning MLP",
+    "dropout": "dropout in the residual blocks",
+    "norm_groups": "GroupNorm groups (statistics per frame)",
+    "num_frames": "training frames (filled in from frames)",
+    "image_size": "training resolution (filled in from resolution)",
+    "parameterization": "what the network predicts: eps, v or x",
+    "num_classes": "classes of a class condition (filled in from the data; 0: none)",
+    "text_encoder": "none, byte (trained with the U-Net) or minilm (frozen, pretrained); condition=text sets byte if none",
+    "text_width": "byte text encoder: width",
+    "text_layers": "byte text encoder: transformer layers",
+    "text_heads": "byte text encoder: attention heads",
+    "text_max_len": "byte text encoder: tokens per caption",
+    "max_rel_distance": "temporal attention: relative distances clipped to [-K, K]",
+    "mid_attention": "spatial + temporal attention in the middle block",
+    "scale_shift": "conditioning as a scale and shift of each residual block (false: added)",
+    "gradient_checkpointing": "recompute activations in the backward pass (less memory, slower)",
+}
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:

@@ -16,7 +16,7 @@ back from the pixels and scores how well a video keeps those rules, one job per 
   and shape consistency of each track, acceleration away from walls (the
   constant-velocity-with-bounces test), and optionally :func:`boundary_continuity`,
   :func:`class_match`, :func:`caption_match`; :func:`boundary_continuity`: for videos built
-  block by block (:func:`vdm_lite.guidance.extend_video`; :func:`extension_boundaries` gives
+  block by block (:func:`vdm_lite.tasks.extend_video`; :func:`extension_boundaries` gives
   the block starts), the jump of position, color and shape across each block boundary against
   the typical frame-to-frame change inside blocks (ratio ~1: seamless); :func:`class_match`:
   does a class-conditional sample contain the object its class asks for?

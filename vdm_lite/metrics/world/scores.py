@@ -142,7 +142,7 @@ def world_scores(
 
 
 def extension_boundaries(first_frames: int, total_frames: int, block_frames: int, context_frames: int) -> list[int]:
-    """The first frame of every generated block of :func:`vdm_lite.guidance.extend_video`
+    """The first frame of every generated block of :func:`vdm_lite.tasks.extend_video`
     (called with a video of ``first_frames`` frames): ``[T0, T0 + new, T0 + 2 new, ...]`` below
     ``total_frames``, ``new = block_frames - context_frames``."""
     new = int(block_frames) - int(context_frames)
