@@ -1,17 +1,24 @@
 """Committed results: each JSON is canonical, and its markdown table is exactly what the JSON
-makes (vdm_lite.experiments.report), so no table number is edited by hand."""
+makes (vdm_lite.experiments.report), so no table number is edited by hand; the same holds for
+the result blocks of the README and docs/, and the figures their prose quotes are those of the
+results they link. Every relative link of the README and docs/ leads to a file."""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 import pytest
 
-from vdm_lite.experiments.report import TABLES, main, markdown, regenerate, result_files, write_result
+from vdm_lite.experiments.report import (BLOCK, PAPER, TABLES, doc_files, fill_blocks, main, markdown, regenerate,
+                                         result_files, summary_markdown, update_doc, write_result)  # fmt: skip
 
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
 FILES = result_files(RESULTS)
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def test_every_results_table_is_found():
@@ -42,3 +49,160 @@ def test_writer_and_generator_agree(tmp_path, capsys):
     assert main([str(tmp_path / "table6.json")]) == 0
     assert (tmp_path / "table6.md").read_text() == src.with_suffix(".md").read_text()
     assert "differs from its JSON" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ the result blocks of README.md and docs/
+def test_readme_and_docs_result_blocks_are_made_from_the_jsons():
+    readme = (ROOT / "README.md").read_text()
+    assert "<!-- results:begin summary -->" in readme and "<!-- results:end summary -->" in readme
+    assert ROOT / "README.md" in doc_files(ROOT) and ROOT / "docs" / "reproducing.md" in doc_files(ROOT)
+    for doc in doc_files(ROOT):
+        assert fill_blocks(doc.read_text(), RESULTS, doc.parent) == doc.read_text(), f"{doc.name}: a result block was edited by hand"
+        assert not update_doc(doc, RESULTS, check=True)
+    summary = BLOCK.search(readme)[3]
+    assert summary == summary_markdown(RESULTS, ROOT)
+    for path in FILES:  # one row per result, linked to its full table
+        assert f"]({path.with_suffix('.md').relative_to(ROOT).as_posix()})" in summary
+    assert summary.count("\n| ") == len(FILES)  # one row per result below the header
+
+
+def test_a_changed_number_changes_the_blocks(tmp_path, capsys):
+    results = tmp_path / "benchmarks" / "results"
+    shutil.copytree(RESULTS, results)
+    (tmp_path / "docs").mkdir()
+    for doc in doc_files(ROOT):
+        shutil.copy(doc, tmp_path / doc.relative_to(ROOT))
+    docs = doc_files(tmp_path)
+    assert [d.relative_to(tmp_path) for d in docs] == [d.relative_to(ROOT) for d in doc_files(ROOT)]
+    assert not any(update_doc(d, results, check=True) for d in docs)  # the copies agree with the copied JSONs
+    path = results / "table6" / "table6.json"
+    result = json.loads(path.read_text())
+    assert f"{result['rows']['replacement']['position_ratio']:.2f}" != "9.87"
+    result["rows"]["replacement"]["position_ratio"] = 9.8702
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    readme, reproducing = tmp_path / "README.md", tmp_path / "docs" / "reproducing.md"
+    before = readme.read_text(), reproducing.read_text()
+    assert update_doc(readme, results, check=True) and update_doc(reproducing, results, check=True)
+    assert main(["--check", "--root", str(results), "--docs", str(readme), str(reproducing)]) == 1
+    assert (readme.read_text(), reproducing.read_text()) == before  # --check writes nothing
+    assert "result blocks differ from the JSONs" in capsys.readouterr().out
+    assert main(["--root", str(results), "--docs", str(readme), str(reproducing)]) == 0
+    assert "9.87 (replacement)" in BLOCK.search(readme.read_text())[3]
+    assert "| replacement | 9.87 |" in reproducing.read_text()
+    assert readme.read_text().replace("9.87 (replacement)", "3.03 (replacement)") == before[0]  # that number alone changed
+    assert main(["--check", "--root", str(results), "--docs", str(readme), str(reproducing)]) == 0
+
+
+def test_result_blocks_name_a_known_result():
+    with pytest.raises(ValueError, match="neither 'summary' nor a result JSON"):
+        fill_blocks("<!-- results:begin table9/table9.json -->\n<!-- results:end table9/table9.json -->\n", RESULTS)
+
+
+# ------------------------------------------------------------------ figures quoted in prose
+_NUMBER = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(%?)")
+
+
+def _numbers(o) -> list[float]:
+    """Every number of a JSON value, in lists, dicts and text, or of a markdown text."""
+    if isinstance(o, dict):
+        return [x for v in o.values() for x in _numbers(v)]
+    if isinstance(o, list):
+        return [x for v in o for x in _numbers(v)]
+    if isinstance(o, str):
+        return [float(m[1].replace(",", "")) for m in _NUMBER.finditer(o)]
+    return [] if isinstance(o, bool) or o is None else [float(o)]
+
+
+def _source_numbers(doc: Path, link: str) -> list[float]:
+    target = (doc.parent / link).resolve()
+    js = target.with_suffix(".json")
+    return _numbers(target.read_text()) + (_numbers(json.loads(js.read_text())) if js.exists() else [])
+
+
+def _units(doc: Path):
+    """The paragraphs of ``doc`` that link a result under benchmarks/results/ (a table without a
+    link takes the links of the paragraph before it), without code, links' targets and result
+    blocks: ``(text, links)``."""
+    text = re.sub(r"```.*?```", "", BLOCK.sub("", doc.read_text()), flags=re.S)
+    links_before: list[str] = []
+    for para in text.split("\n\n"):
+        links = re.findall(r"\]\(([^)#\s]*benchmarks/results/[^)#\s]+\.md)\)", para)
+        if not links and para.lstrip().startswith("|"):
+            links = links_before
+        links_before = links
+        if links:
+            yield re.sub(r"`[^`]*`", "", re.sub(r"\]\([^)]*\)", "]", para)), links
+
+
+# the figures of those paragraphs that no result file holds as such: each is computed here from the
+# results (and checked), or comes from elsewhere, as said
+def _derived(root: Path) -> dict[str, str]:
+    t5k = json.loads((root / "benchmarks/results/table5/step1000/table5.json").read_text())
+    t6 = json.loads((root / "benchmarks/results/table6/table6.json").read_text())["rows"]
+    w1 = t5k["rows"]["w=1"]
+    se = max((r["class_match"] * (1 - r["class_match"]) / t5k["num_videos"]) ** 0.5 for k, r in t5k["rows"].items() if k != "real")
+    seconds = f"({sum(r.get('seconds', 0) for r in t6.values()):.0f} s for its three rows)"  # the sum of table6's rows
+    return {
+        "docs/reproducing.md": f"about ± {se:.2f} each; ({w1['class_prob_diff'] / w1['class_prob_diff_se']:.1f} SE); {seconds}",
+        "docs/usage.md": f"{seconds}; 127 calls (64 steps and 63 corrector steps); 18-37 s and notebook 10 (a notebook's "
+                         "output); ~1.7 min and ~10 min (rounded products and sums of the times quoted beside them)",
+    }  # fmt: skip
+
+
+def test_figures_in_docs_are_those_of_their_results():
+    derived = _derived(ROOT)
+    for rel, text in derived.items():
+        for quote in re.findall(r"(?:about ± [\d.]+ each|\([\d.]+ SE\)|\(\d+ s for its three rows\))", text):
+            assert quote in (ROOT / rel).read_text(), f"{rel}: {quote!r} is what the results give"
+    paper = _numbers(" ".join(PAPER.values()))
+    checked = 0
+    for doc in DOCS:
+        allowed = _numbers(derived.get(doc.relative_to(ROOT).as_posix(), ""))
+        for text, links in _units(doc):
+            have = [x for link in links for x in _source_numbers(doc, link)] + paper + allowed
+            for m in _NUMBER.finditer(text):
+                v, pct = float(m[1].replace(",", "")), m[2]
+                places = len(m[1].split(".")[1]) if "." in m[1] else 0
+                assert any(round(abs(x) * (100 if pct else 1), places) == v for x in have), (
+                    f"{doc.relative_to(ROOT)}: {m[0]} is in none of {links}: ...{text[max(0, m.start() - 80):m.end() + 20]}...")
+                checked += 1
+    assert checked > 100
+
+
+# ------------------------------------------------------------------ links and names of the README and docs/
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=[d.relative_to(ROOT).as_posix() for d in DOCS])
+def test_relative_links_lead_to_files(doc):
+    text = re.sub(r"```.*?```", "", doc.read_text(), flags=re.S)
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert links
+    for link in links:
+        if re.match(r"[a-z]+:", link):
+            continue
+        target, _, anchor = link.partition("#")
+        path = (doc.parent / target).resolve() if target else doc
+        assert path.exists(), f"{doc.relative_to(ROOT)}: the link {link} leads nowhere"
+        if anchor and path.suffix == ".md":
+            anchors = {_anchor(h) for h in re.findall(r"^#+ (.+)$", path.read_text(), re.M)}
+            assert anchor in anchors, f"{doc.relative_to(ROOT)}: {link}: no such heading"
+
+
+def test_package_map_names_functions_that_exist():
+    readme = (ROOT / "README.md").read_text()
+    package_map = readme[readme.index("## Package map"):readme.index("## Results")]
+    named = re.findall(r"\[`(\w+)\.(\w+)`\]\((vdm_lite/[\w/]+\.py)\)", package_map)
+    assert {f"eq. ({i})" for i in range(1, 9)} <= set(re.findall(r"eq\. \(\d\)", package_map))
+    assert len(named) >= 9  # eq. (1)-(8) and DDIM
+    for module, name, path in named:
+        assert path == f"vdm_lite/{module}.py"
+        assert re.search(rf"^(def|class) {name}\b", (ROOT / path).read_text(), re.M), f"{path} has no {name}"
+    for module, what in re.findall(r"^\| `(vdm_lite/[\w/.]+)`[^|]*\| ([^|]+) \|", package_map, re.M):
+        assert (ROOT / module).exists(), module
+        if module.endswith(".py"):  # the names a one-file row lists are defined in that file
+            source = (ROOT / module).read_text()
+            for name in re.findall(r"`([A-Za-z_]\w*)`", what):
+                assert re.search(rf"^(def|class) {name}\b|^{name}\b *[:=]", source, re.M), f"{module} has no {name}"

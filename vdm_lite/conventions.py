@@ -1,4 +1,4 @@
-"""The conventions of the README's Design section that more than one module needs, defined once.
+"""The conventions of docs/design.md that more than one module needs, defined once.
 
 * **The null condition** of classifier-free guidance, eq. (6): class label :data:`NULL_CLASS`
   (``-1``) and caption :data:`NULL_TEXT` (``""``), values of the same fields as real

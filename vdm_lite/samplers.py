@@ -296,7 +296,7 @@ def ddim_sample(model, shape, *, steps: int = 50, **kwargs):
 
 def null_condition(cond: dict[str, Any]) -> dict[str, Any]:
     """The same conditioning with every condition replaced by its null value:
-    ``class_label -> -1``, ``text -> ""`` (the convention of the README's Design section).
+    ``class_label -> -1``, ``text -> ""`` (docs/design.md, Conventions).
     Other keyword arguments (``image_mask``, ...) pass through unchanged."""
     out = dict(cond)
     if out.get("class_label") is not None:

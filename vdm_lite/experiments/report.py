@@ -11,6 +11,13 @@ again from its JSON, and a committed table that differs from its JSON has been e
     python -m vdm_lite.experiments.report --check             # only list the tables that differ (exit 1)
     python -m vdm_lite.experiments.report --plots             # also redraw table4.png / table5.png
 
+The same commands (without paths) also fill the result blocks of ``README.md`` and ``docs/*.md``
+from the JSONs: the text between ``<!-- results:begin KEY -->`` and ``<!-- results:end KEY -->``
+is made by :func:`block_markdown` -- ``summary``, the README's one table with a row per result
+and a link to its full table (:func:`summary_markdown`), or a result's path under the results
+folder (``table6/table6.json``), that table's main columns (:func:`brief_markdown`). So no results
+table is typed by hand anywhere; ``--check`` lists the documents whose blocks differ.
+
 Also here: the parts the tables share, the markdown table itself (:func:`table_markdown`),
 the paired statistics (:func:`paired`, :func:`paired_text`) and the line plot of scores
 against a setting (:func:`metric_plot`).
@@ -22,6 +29,8 @@ import argparse
 import importlib
 import json
 import math
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -29,6 +38,7 @@ from typing import Sequence
 import torch
 
 __all__ = ["paired", "paired_text", "fmt", "table_markdown", "write_result", "markdown", "regenerate", "result_files",
+           "summary_markdown", "brief_markdown", "block_markdown", "fill_blocks", "update_doc", "doc_files", "PAPER",
            "metric_plot", "main"]
 
 # the table of each result name: the module whose markdown(result) makes NAME.md from NAME.json
@@ -118,8 +128,153 @@ def regenerate(path: str | Path, *, check: bool = False, plots: bool = False) ->
 
 
 def result_files(root: str | Path = "benchmarks/results") -> list[Path]:
-    """Every result JSON under ``root`` that a table is made from (``table1.json`` ... ``table6.json``)."""
-    return sorted(p for p in Path(root).rglob("table*.json") if p.stem in TABLES)
+    """Every result JSON under ``root`` that a table is made from (``table1.json`` ... ``table6.json``),
+    by table, a table's main result (``table5/table5.json``) before its variants (``table5/step1000/``)."""
+    return sorted((p for p in Path(root).rglob("table*.json") if p.stem in TABLES), key=lambda p: (p.stem, len(p.parts), p))
+
+
+# ------------------------------------------------------------------ result blocks of README.md and docs/
+# the paper's numbers beside each summary row (Tables 4-6, shared/paper-notes.md; Tables 1-3 carry theirs in their JSON)
+PAPER = {"table4": "FVD 202 → 68 → 58 (0 / 4 / 8 image frames; 200k steps at batch 128)",
+         "table5": "FVD 41.65 / 50.19 / 163.74, IS-avg 10.80 / 13.22 / 14.80 at w = 1 / 2 / 5",
+         "table6": "FVD 451.45 with replacement, 136.22 with reconstruction guidance"}  # fmt: skip
+BLOCK = re.compile(r"(<!-- results:begin (\S+) -->\n)(.*?)(<!-- results:end \2 -->)", re.S)
+
+
+def _slash(values, spec: str) -> str:
+    """``"1.48 / 1.75 / 1.87"``: values formatted by ``spec``, one after another."""
+    return " / ".join(format(v, spec) for v in values)
+
+
+def _method(name: str) -> str:
+    """Table 6's row names spelled out: ``reconstruction w_r=5`` -> ``reconstruction guidance, w_r = 5``."""
+    return name.replace("reconstruction w_r=", "reconstruction guidance, w_r = ")
+
+
+def _device(result: dict) -> str:
+    env = result["environment"]
+    return f"{env['device']}, torch {env['torch']}"
+
+
+def _summary_row(result: dict, name: str) -> tuple[str, str]:
+    """The setting and the headline numbers of one result, for the summary table."""
+    rows = result["rows"]
+    runs = [k for k in rows if k != "real"]
+    real = rows.get("real", {})
+
+    def each(key: str, spec: str) -> str:
+        return _slash([rows[k][key] for k in runs], spec)
+
+    if name == "table4":
+        seeds, frames = result.get("train_seeds", 1), _slash(result["image_frames"], "d")
+        setting = (f"`{result['preset']}` trained {result['steps']} steps with {frames} image frames per clip, {seeds} "
+                   f"training seed{'s' if seeds > 1 else ''}; {result['num_videos']} samples x "
+                   f"{result.get('sample_seeds', 1)} sets per model")  # fmt: skip
+        numbers = (f"held-out video loss {each('heldout_loss', '.5f')}, FD-domain {each('fd_domain', '.0f')}, coherence "
+                   f"{each('coherence', '.2f')} with {frames} image frames (real clips: FD-domain {real['fd_domain']:.0f}, "
+                   f"coherence {real['coherence']:.2f})")  # fmt: skip
+    elif name == "table5":
+        setting = (f"model `{result['source']}` (step {result['step']}), {result['num_videos']} samples per weight, "
+                   f"{result['steps']} {result['sampler']} steps")
+        numbers = (f"IS-domain {each('is_domain', '.2f')}, FD-domain {each('fd_domain', '.0f')}, p(label) "
+                   f"{each('class_prob', '.2f')} at w = {' / '.join(k.removeprefix('w=') for k in runs)} (real clips "
+                   f"{real['is_domain']:.2f}, {real['fd_domain']:.0f}, {real['class_prob']:.2f})")  # fmt: skip
+    elif name == "table6":
+        setting = (f"{result['num_videos']} real first blocks extended {result['block_frames']} → {result['total_frames']} "
+                   f"frames, model `{result['source']}` (step {result['step']}), {result['steps']} {result['sampler']} steps")
+        numbers = "position jump at block boundaries (x typical): " + ", ".join(
+            f"{r['position_ratio']:.2f} ({_method(k)})" for k, r in rows.items())
+    else:  # Tables 1-3: their full tables hold this run's numbers beside the paper's
+        setting, numbers = f"`{result.get('command') or name}`", "in the full table"
+    return setting, numbers
+
+
+def summary_markdown(root: str | Path = "benchmarks/results", doc_dir: str | Path = ".") -> str:
+    """The README's results table: one row per result JSON under ``root`` (:func:`result_files`):
+    its table's title, setting, headline numbers, the paper's (:data:`PAPER`), device and a link
+    to the full table (relative to ``doc_dir``, where the document is); then each one's command."""
+    root, doc_dir = Path(root), Path(doc_dir)
+    lines = ["| table | setting | this run | the paper | device | full table |", "|---|---|---|---|---|---|"]
+    commands = []
+    for path in result_files(root):
+        result, name = json.loads(path.read_text()), path.relative_to(root).as_posix()
+        title = markdown(result, path.stem).splitlines()[0].removeprefix("# ")
+        setting, numbers = _summary_row(result, path.stem)
+        link = f"[{name.removesuffix('.json')}.md]({Path(os.path.relpath(path.with_suffix('.md'), doc_dir)).as_posix()})"
+        lines.append(f"| {title} | {setting} | {numbers} | {PAPER.get(path.stem, 'in the full table')} | {_device(result)} "
+                     f"| {link} |")
+        commands.append(f"- {name}: `{result.get('command') or 'not recorded'}`")
+    return "\n".join(lines + ["", "Commands, as each JSON records them:", "", *commands, ""])
+
+
+def brief_markdown(result: dict, name: str) -> str:
+    """A result's main columns as one markdown table, with its device and command (every column
+    is in the full table, ``NAME.md``)."""
+    rows = result["rows"]
+    if name == "table4":
+        lines = ["| image frames per clip | held-out video loss (vs 0 frames, paired; per training seed) "
+                 "| FD-domain: mean (per sample set) | coherence: mean (per sample set) "
+                 "| shape consistency: mean (per sample set) | color consistency | count stability |",
+                 "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+        for k, r in rows.items():
+            if k == "real":
+                lines.append(f"| real clips | | {r['fd_domain']:.0f} | {r['coherence']:.2f} | {r['shape_consistency']:.2f} "
+                             f"| {r['color_consistency']:.2f} | {r['count_stability']:.2f} |")
+                continue
+            vs_0 = (f"{_slash([100 * x for x in r['heldout_rel_by_seed']], '+.1f')} %" if "heldout_rel_by_seed" in r
+                    else r.get("heldout_diff_text", ""))  # the first row: its other seeds against seed 0
+            lines.append(f"| {k.split()[0]} | {r['heldout_loss']:.5f} ({vs_0}) | {r['fd_domain']:.0f} ({r['fd_domain_by_seed']}) "
+                         f"| {r['coherence']:.2f} ({r['coherence_by_seed']}) | {r['shape_consistency']:.2f} ({r['shape_by_seed']}) "
+                         f"| {r['color_consistency']:.2f} | {r['count_stability']:.2f} |")  # fmt: skip
+    elif name == "table5":
+        lines = ["| guidance weight w | IS-domain (fidelity) | within-class spread (diversity) | FD-domain | coherence "
+                 "| class match | p(label) (paired vs w = 0) |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for k, r in rows.items():
+            vs_0 = f" ({r['class_prob_diff']:+.2f} ± {r['class_prob_diff_se']:.2f})" if "class_prob_diff" in r else ""
+            lines.append(f"| {'real clips' if k == 'real' else k.removeprefix('w=')} | {r['is_domain']:.2f} | {r['spread']:.1f} "
+                         f"| {r['fd_domain']:.0f} | {r['coherence']:.2f} | {r['class_match']:.2f} | {r['class_prob']:.2f}{vs_0} |")
+    elif name == "table6":
+        lines = ["| method | position jump at block boundaries (x typical) | color jump (x typical) | color consistency "
+                 "| count stability |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {_method(k)} | {r['position_ratio']:.2f} | {r['color_ratio']:.2f} | {r['color_consistency']:.2f} "
+                  f"| {r['count_stability']:.2f} |" for k, r in rows.items()]
+    else:  # Tables 1-3: the full table without its title and notes
+        lines = [part for part in markdown(result, name).split("\n\n") if part.startswith("| ")][:1]
+    return "\n".join(lines + ["", f"{_device(result)}; `{result.get('command') or 'command not recorded'}`", ""])
+
+
+def block_markdown(key: str, root: str | Path = "benchmarks/results", doc_dir: str | Path = ".") -> str:
+    """The text of a result block: ``summary`` (:func:`summary_markdown`) or a result JSON's path
+    under ``root`` (:func:`brief_markdown`)."""
+    if key == "summary":
+        return summary_markdown(root, doc_dir)
+    path = Path(root) / key
+    if path.suffix != ".json" or path.stem not in TABLES or not path.exists():
+        raise ValueError(f"result block {key!r}: neither 'summary' nor a result JSON under {root}")
+    return brief_markdown(json.loads(path.read_text()), path.stem)
+
+
+def fill_blocks(text: str, root: str | Path = "benchmarks/results", doc_dir: str | Path = ".") -> str:
+    """``text`` with every result block made again from the JSONs under ``root``."""
+    return BLOCK.sub(lambda m: m[1] + block_markdown(m[2], root, doc_dir) + m[4], text)
+
+
+def update_doc(path: str | Path, root: str | Path = "benchmarks/results", *, check: bool = False) -> bool:
+    """Fill the result blocks of a document (``README.md``, ``docs/*.md``) from the JSONs under
+    ``root``. Returns whether it differed; with ``check``, writes nothing."""
+    path = Path(path)
+    old = path.read_text()
+    new = fill_blocks(old, root, path.parent)
+    if new != old and not check:
+        path.write_text(new)
+    return new != old
+
+
+def doc_files(repo: str | Path = ".") -> list[Path]:
+    """The documents of ``repo`` that hold result blocks: ``README.md`` and ``docs/*.md``."""
+    repo = Path(repo)
+    paths = [repo / "README.md", *sorted((repo / "docs").glob("*.md"))]
+    return [p for p in paths if p.exists() and BLOCK.search(p.read_text())]
 
 
 # ------------------------------------------------------------------ plots
@@ -143,6 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--root", default="benchmarks/results", help="where to look without paths (default benchmarks/results)")
     p.add_argument("--check", action="store_true", help="write nothing; list the tables that differ and exit 1 if any")
     p.add_argument("--plots", action="store_true", help="also redraw table4.png and table5.png from their JSON")
+    p.add_argument("--docs", nargs="*", default=None,
+                   help="documents whose result blocks to fill (without a value, or by default when no paths are given: "
+                        "README.md and the docs/*.md that hold any)")
     a = p.parse_args(argv)
     paths = [Path(x) for x in a.paths] or result_files(a.root)
     if not paths:
@@ -153,6 +311,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             differ.append(path)
         state = ("differs from its JSON" if a.check else "rewritten") if path in differ else "up to date"
         print(f"{path.with_suffix('.md')}: {state}")
+    if a.docs is None:  # result blocks too when every result is made again, not for the JSONs named
+        docs = [] if a.paths else doc_files()
+    else:
+        docs = [Path(x) for x in a.docs] or doc_files()
+    for doc in docs:
+        if update_doc(doc, a.root, check=a.check):
+            differ.append(doc)
+        state = ("result blocks differ from the JSONs" if a.check else "result blocks rewritten") if doc in differ else "up to date"
+        print(f"{doc}: {state}")
     return 1 if a.check and differ else 0
 
 

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..conventions import NULL_CLASS, NULL_TEXT  # the null values of the README's Design section
+from ..conventions import NULL_CLASS, NULL_TEXT  # the null values (docs/design.md, Conventions)
 from .text import MINILM_DIM, MiniLMTextEncoder, TinyTextEncoder
 
 __all__ = [
