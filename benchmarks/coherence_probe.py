@@ -8,14 +8,15 @@ For each model it reports:
 * **samples**: ``world_scores`` of unconditional samples (``--num`` videos, ``--steps``
   ancestral steps, seed 0): color, shape and count consistency read from pixels
   (:mod:`vdm_lite.metrics.world`). The issue's bar is color >= 0.95 and shape >= 0.90.
-* **far share** of :func:`vdm_lite.guidance.frame_influence`: on ``--probe`` real clips whose
+* **far share** of :func:`vdm_lite.tasks.frame_influence`: on ``--probe`` real clips whose
   object is recolored, the share of frame 7's response that comes from frames 4 or more
   away, at log-SNR -4, -2 and 0, averaged over two noise draws. A denoiser that pools all 16
   frames alike gives 9/16 = 0.56; one that looks only at its neighbours gives 0.
 * **swap test**: the coarsest level's output (the middle blocks, ``model.mid``) is swapped
   between clips of a batch; the held-out x-MSE with the swap over the MSE without it, at the
   same log-SNRs. About 1 means the coarse stream is bypassed: the output does not depend on it.
-* **held-out loss**: :func:`vdm_lite.evaluate.heldout_loss` on 64 fresh clips (seed 3).
+* **held-out loss**: :func:`vdm_lite.evaluate.heldout_loss` on 64 fresh clips (seed 3), on the
+  plain cosine schedule whatever the model was trained with (so that arms compare).
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ from pathlib import Path
 
 import torch
 
-from vdm_lite.config import build_dataset, build_schedule
+from vdm_lite.config import build_dataset
 from vdm_lite.evaluate import heldout_loss
-from vdm_lite.guidance import frame_influence
 from vdm_lite.metrics.world import world_scores
 from vdm_lite.sampling import load_model, sample_videos
-from vdm_lite.schedule import alpha_sigma
+from vdm_lite.schedule import CosineSchedule, alpha_sigma
+from vdm_lite.tasks import frame_influence
 
 LOGSNRS = (-4.0, -2.0, 0.0)
 
@@ -97,7 +98,8 @@ def probe(path: str, num: int, steps: int, n_probe: int) -> dict:
     out["far_share_mean"] = sum(shares.values()) / len(shares)
     clips = world.generate_batch(64, torch.Generator().manual_seed(3))["video"]
     out["swap_ratio"] = {f"{lam:g}": swap_ratio(model, clips, lam) for lam in LOGSNRS}
-    out["heldout_loss"] = float(heldout_loss(model, build_schedule(cfg), clips, num_t=8).mean())
+    # on the plain cosine of every arm, so that arms with another schedule stay comparable
+    out["heldout_loss"] = float(heldout_loss(model, CosineSchedule(cfg.logsnr_min, cfg.logsnr_max), clips, num_t=8).mean())
     out["probe_seconds"] = time.perf_counter() - t0
     return out
 

@@ -86,3 +86,21 @@ def test_bad_arguments_raise():
         CosineSchedule(10.0, -10.0)
     with pytest.raises(ValueError, match="log-SNR must lie"):
         CosineSchedule().t_of_logsnr(torch.tensor([25.0]))
+
+
+def test_config_schedule_shift_moves_the_cosine_and_is_structural():
+    from vdm_lite.config import TrainConfig, build_schedule
+
+    t = torch.linspace(0.05, 0.95, 19)
+    plain = build_schedule(TrainConfig())
+    shifted = build_schedule(TrainConfig(schedule_shift=-2 * math.log(4)))
+    # the middle moves by exactly the shift (lambda(1/2) = shift), the clipped ends stay put
+    assert abs(float(shifted.logsnr(torch.tensor([0.5]))) + 2 * math.log(4)) < 1e-3
+    torch.testing.assert_close(shifted.logsnr(t) - plain.logsnr(t), torch.full_like(t, -2 * math.log(4)), rtol=0, atol=0.02)
+    torch.testing.assert_close(shifted.logsnr(torch.tensor([0.0, 1.0])), plain.logsnr(torch.tensor([0.0, 1.0])), rtol=0, atol=0.05)
+    # it adds to the resolution shift of shifted_cosine
+    both = build_schedule(TrainConfig(schedule="shifted_cosine", resolution=32, schedule_shift=-1.0))
+    assert both.shift == pytest.approx(2 * math.log(64 / 32) - 1.0)
+    assert "schedule_shift" in TrainConfig.structural_keys()  # a resumed run must keep its schedule
+    with pytest.raises(ValueError, match="schedule_shift applies to the cosine"):
+        build_schedule(TrainConfig(schedule="linear", schedule_shift=-1.0))

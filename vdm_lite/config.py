@@ -63,6 +63,7 @@ class TrainConfig:
     schedule: str = "cosine"
     logsnr_min: float = -20.0
     logsnr_max: float = 20.0
+    schedule_shift: float = 0.0  # added to the cosine's log-SNR (negative: more draws at high noise)
     loss_weighting: str = ""  # "" = plain MSE of the model's parameterization
     low_discrepancy: bool = True
 
@@ -112,7 +113,7 @@ class TrainConfig:
     def structural_keys() -> list[str]:
         """Fields a resumed run must share with its checkpoint (they shape the model or the data)."""
         return ["model", "dataset", "data_root", "frames", "resolution", "frame_skip", "num_objects",
-                "image_frames", "data_seed", "condition", "schedule", "logsnr_min", "logsnr_max"]  # fmt: skip
+                "image_frames", "data_seed", "condition", "schedule", "logsnr_min", "logsnr_max", "schedule_shift"]  # fmt: skip
 
 
 # One line per config key for `vdm-lite train --help` and `vdm-lite config`; the keys themselves
@@ -133,6 +134,7 @@ TRAIN_KEYS = {
     "schedule": "log-SNR noise schedule: cosine (the paper's), shifted_cosine or linear",
     "logsnr_min": "lowest log-SNR of the schedule (t = 1)",
     "logsnr_max": "highest log-SNR of the schedule (t = 0)",
+    "schedule_shift": "added to the cosine schedule's log-SNR in training and sampling (negative: more noise)",
     "loss_weighting": "weighting of the loss: eps, v, x or elbo; empty: plain MSE of the model's parameterization",
     "low_discrepancy": "stratified diffusion times within a batch (lower-variance loss)",
     "steps": "optimizer steps in total",
@@ -251,12 +253,17 @@ def get_preset(name: str) -> TrainConfig:
 def build_schedule(cfg: TrainConfig) -> Schedule:
     """The noise schedule of a config (the paper: cosine on ``[-20, 20]``)."""
     if cfg.schedule == "shifted_cosine":
-        return CosineSchedule.shifted(cfg.resolution, logsnr_min=cfg.logsnr_min, logsnr_max=cfg.logsnr_max)
+        base = CosineSchedule.shifted(cfg.resolution, logsnr_min=cfg.logsnr_min, logsnr_max=cfg.logsnr_max)
+        return CosineSchedule(cfg.logsnr_min, cfg.logsnr_max, base.shift + cfg.schedule_shift)
+    if cfg.schedule_shift:
+        if cfg.schedule != "cosine":
+            raise ValueError(f"schedule_shift applies to the cosine schedules, not {cfg.schedule!r}")
+        return CosineSchedule(cfg.logsnr_min, cfg.logsnr_max, cfg.schedule_shift)
     return get_schedule(cfg.schedule, logsnr_min=cfg.logsnr_min, logsnr_max=cfg.logsnr_max)
 
 
 def build_dataset(cfg: TrainConfig):
-    """The dataset a config names (its items follow the README's Design section)."""
+    """The dataset a config names (its items follow the conventions of docs/design.md)."""
     from . import datasets as D
 
     if cfg.dataset == "shapes":
