@@ -1,7 +1,9 @@
 """Committed results: each JSON is canonical, and its markdown table is exactly what the JSON
 makes (vdm_lite.experiments.report), so no table number is edited by hand; the same holds for
 the result blocks of the README and docs/, and the figures their prose quotes are those of the
-results they link. Every relative link of the README and docs/ leads to a file."""
+results they link. Notebook 11 shows the tables and its summary as the JSONs make them, and the figures
+its readings of the tables quote are those of the results they read. Every relative link of the README
+and docs/ leads to a file."""
 
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from vdm_lite.experiments.report import (BLOCK, PAPER, TABLES, doc_files, fill_blocks, main, markdown, regenerate,
-                                         result_files, summary_markdown, update_doc, write_result)  # fmt: skip
+from vdm_lite.experiments.report import (BLOCK, PAPER, PAPER_MORE, TABLES, comparison_markdown, doc_files, fill_blocks,
+                                         main, markdown, regenerate, result_files, summary_markdown, update_doc,
+                                         write_result)  # fmt: skip
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -113,6 +116,19 @@ def _numbers(o) -> list[float]:
     return [] if isinstance(o, bool) or o is None else [float(o)]
 
 
+def _unmatched(text: str, have: list[float]) -> tuple[int, list[str]]:
+    """The numbers of ``text`` checked, and those that no value of ``have`` gives as written (to the
+    places written; a percentage: a fraction x 100), each with the text around it."""
+    checked, missing = 0, []
+    for m in _NUMBER.finditer(text):
+        v, pct = float(m[1].replace(",", "")), m[2]
+        places = len(m[1].split(".")[1]) if "." in m[1] else 0
+        if not any(round(abs(x) * (100 if pct else 1), places) == v for x in have):
+            missing.append(f"{m[0]}: ...{text[max(0, m.start() - 80):m.end() + 20]}...")
+        checked += 1
+    return checked, missing
+
+
 def _source_numbers(doc: Path, link: str) -> list[float]:
     target = (doc.parent / link).resolve()
     js = target.with_suffix(".json")
@@ -160,13 +176,137 @@ def test_figures_in_docs_are_those_of_their_results():
         allowed = _numbers(derived.get(doc.relative_to(ROOT).as_posix(), ""))
         for text, links in _units(doc):
             have = [x for link in links for x in _source_numbers(doc, link)] + paper + allowed
-            for m in _NUMBER.finditer(text):
-                v, pct = float(m[1].replace(",", "")), m[2]
-                places = len(m[1].split(".")[1]) if "." in m[1] else 0
-                assert any(round(abs(x) * (100 if pct else 1), places) == v for x in have), (
-                    f"{doc.relative_to(ROOT)}: {m[0]} is in none of {links}: ...{text[max(0, m.start() - 80):m.end() + 20]}...")
-                checked += 1
+            n, missing = _unmatched(text, have)
+            assert not missing, f"{doc.relative_to(ROOT)}: in none of {links}: {missing[0]}"
+            checked += n
     assert checked > 100
+
+
+# ------------------------------------------------------------------ notebook 11: its tables, its summary, its readings
+NB11 = ROOT / "notebooks" / "11_evaluation.ipynb"
+SHOWN = re.compile(r'display\(Markdown\(find_repo_file\("benchmarks", "results", ((?:"[^"]+", )*"[^"]+\.md")\)')
+
+
+def _cells(path: Path = NB11) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def _source(cell: dict) -> str:
+    return cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+
+
+def _markdown_outputs(cell: dict) -> list[str]:
+    return ["".join(o["data"]["text/markdown"]) for o in cell.get("outputs", []) if "text/markdown" in o.get("data", {})]
+
+
+def _head(text: str, i: int) -> str:
+    """A cell's name in the messages: ``**Reading Table 4**``, ``## Summary``, else ``cell 30``."""
+    m = re.match(r"\*\*Reading Table \d+\*\*|## Summary", text)
+    return m[0] if m else f"cell {i}"
+
+
+def _readings(cells: list[dict], results: Path = RESULTS) -> list[tuple[str, str, list[Path]]]:
+    """Notebook 11's markdown cells that read the results, ``(name, prose, result tables read)``:
+    each "**Reading Table N**" cell, which reads the table the code cell before it shows and the
+    results folders it names (`benchmarks/results/table5/step1000/`), and the cells of the Summary,
+    which read every result; the prose without code, links' targets and the names of tables,
+    figures, equations and notebooks (not results)."""
+    out, summary = [], False
+    for i, cell in enumerate(cells):
+        text = _source(cell)
+        summary = summary or text.startswith("## Summary")
+        if cell["cell_type"] != "markdown" or not (summary or text.startswith("**Reading Table")):
+            continue
+        if summary:
+            files = [p.with_suffix(".md") for p in result_files(results)]
+        else:
+            files = [results.joinpath(*re.findall(r'"([^"]+)"', m[1])) for m in SHOWN.finditer(_source(cells[i - 1]))]
+            files += [p.with_suffix(".md") for d in re.findall(r"benchmarks/results/([\w/]+?)/?`", text)
+                      for p in result_files(results / d)]  # fmt: skip
+        prose = re.sub(r"`[^`]*`", "", re.sub(r"\]\([^)]*\)", "]", text))
+        prose = re.sub(r"\b(?:Tables?|Figure|Section|eq\.|notebooks?) [\d(][\d.()-]*", "", prose)
+        out.append((_head(text, i), prose, files))
+    return out
+
+
+# the figures of the readings that no result file holds as such, computed here from the results: as the prose writes them
+def _derived_nb11(results: Path = RESULTS) -> dict[str, list[str]]:
+    t4 = json.loads((results / "table4" / "table4.json").read_text())["rows"]["0 image frames"]
+    diff = float(re.search(r"seed 1 - seed 0: ([-+\d.]+)", t4["heldout_diff_text"])[1])
+    seed0 = t4["heldout_loss"] - diff / 2  # the mean over the two training seeds less half their difference
+    t5k = json.loads((results / "table5" / "step1000" / "table5.json").read_text())
+    w1 = t5k["rows"]["w=1"]
+    se = max((r["class_match"] * (1 - r["class_match"]) / t5k["num_videos"]) ** 0.5 for k, r in t5k["rows"].items() if k != "real")
+    return {"**Reading Table 4**": [f"is {abs(diff) / seed0:.1%} lower"],  # another training seed alone, against seed 0
+            "**Reading Table 5**": [f"about ± {se:.2f} each", f"({w1['class_prob_diff'] / w1['class_prob_diff_se']:.1f} SE)"]}  # fmt: skip
+
+
+def _check_readings(cells: list[dict], results: Path = RESULTS) -> tuple[int, list[str]]:
+    paper = _numbers(" ".join([*PAPER.values(), *PAPER_MORE.values()]))
+    derived = _derived_nb11(results)
+    checked, missing = 0, []
+    for head, prose, files in _readings(cells, results):
+        assert files and all(f.exists() for f in files), (head, files)
+        allowed = _numbers(" ".join(derived.get(head, [])))
+        have = [x for f in files for x in _numbers(f.read_text()) + _numbers(json.loads(f.with_suffix(".json").read_text()))]
+        n, miss = _unmatched(prose, have + paper + allowed)
+        checked += n
+        missing += [f"{head}: {m}" for m in miss]
+    return checked, missing
+
+
+def test_notebook_11_shows_the_tables_and_its_summary_as_the_jsons_make_them():
+    cells = _cells()
+    shown = [(c, m) for c in cells if c["cell_type"] == "code" for m in SHOWN.finditer(_source(c))]
+    assert [m[1] for _, m in shown] == [f'"{t}", "{t}.md"' for t in ("table4", "table5", "table6")]
+    for cell, m in shown:  # the committed output is the table's markdown (without its title), as committed
+        path = RESULTS.joinpath(*re.findall(r'"([^"]+)"', m[1]))
+        assert _markdown_outputs(cell) == [path.read_text().split("\n", 1)[1]], f"notebook 11 shows an old {path.name}"
+    (summary,) = [c for c in cells if c["cell_type"] == "code" and "comparison_markdown(" in _source(c)]
+    assert _markdown_outputs(summary) == [comparison_markdown(RESULTS)], "notebook 11's summary is not what the JSONs make"
+    assert comparison_markdown(RESULTS).count("\n| ") == len(FILES)  # a row per result
+    for i, cell in enumerate(cells):  # no results table typed into the prose
+        assert cell["cell_type"] != "markdown" or not re.search(r"^\|", _source(cell), re.M), f"cell {i}: a typed table"
+
+
+def test_figures_in_notebook_11_readings_are_those_of_their_results():
+    cells = _cells()
+    readings = _readings(cells)
+    heads = [h for h, _, _ in readings]
+    assert [h for h in heads if h.startswith("**Reading")] == [f"**Reading Table {n}**" for n in (4, 5, 6)]
+    assert heads.count("## Summary") == 1 and len(heads) == 5  # the Summary's two markdown cells
+    text = {_head(_source(c), i): _source(c) for i, c in enumerate(cells)}
+    for head, quotes in _derived_nb11().items():
+        for quote in quotes:
+            assert quote in text[head], f"notebook 11, {head}: {quote!r} is what the results give"
+    checked, missing = _check_readings(cells)
+    assert not missing, "notebook 11: in none of the results read:\n" + "\n".join(missing)
+    assert checked > 100
+
+
+def test_a_changed_number_in_notebook_11_readings_is_caught(tmp_path):
+    cells = _cells()
+    # the prose changed: one number of each reading, each caught alone
+    for head, old, new, caught in (("**Reading Table 4**", "3685 to 6710", "3685 to 6711", "6711"),
+                                   ("**Reading Table 5**", "26.6 →", "26.7 →", "26.7"),
+                                   ("**Reading Table 6**", "6.6 times", "6.7 times", "6.7")):  # fmt: skip
+        changed = json.loads(json.dumps(cells))
+        (cell,) = [c for c in changed if _source(c).startswith(head)]
+        assert old in _source(cell), (head, old)
+        cell["source"] = _source(cell).replace(old, new, 1)
+        _, missing = _check_readings(changed)
+        assert len(missing) == 1 and missing[0].startswith(f"{head}: {caught}: "), missing
+    # a result changed: the prose that quotes it, and the summary, no longer agree with it
+    results = tmp_path / "results"
+    shutil.copytree(RESULTS, results)
+    path = results / "table6" / "table6.json"
+    result = json.loads(path.read_text())
+    result["rows"]["replacement"]["position_ratio"] = 9.8702
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    assert regenerate(path)  # table6.md made again from the changed JSON
+    _, missing = _check_readings(cells, results)
+    assert len(missing) == 1 and missing[0].startswith("**Reading Table 6**: 3.0: "), missing
+    assert "replacement: 9.87" in comparison_markdown(results) and comparison_markdown(results) != comparison_markdown(RESULTS)
 
 
 # ------------------------------------------------------------------ links and names of the README and docs/

@@ -16,7 +16,9 @@ from the JSONs: the text between ``<!-- results:begin KEY -->`` and ``<!-- resul
 is made by :func:`block_markdown` -- ``summary``, the README's one table with a row per result
 and a link to its full table (:func:`summary_markdown`), or a result's path under the results
 folder (``table6/table6.json``), that table's main columns (:func:`brief_markdown`). So no results
-table is typed by hand anywhere; ``--check`` lists the documents whose blocks differ.
+table is typed by hand anywhere; ``--check`` lists the documents whose blocks differ. Notebook 11's
+summary, the paper against this run, is :func:`comparison_markdown`, made from the same JSONs when
+the notebook runs.
 
 Also here: the parts the tables share, the markdown table itself (:func:`table_markdown`),
 the paired statistics (:func:`paired`, :func:`paired_text`) and the line plot of scores
@@ -38,8 +40,8 @@ from typing import Sequence
 import torch
 
 __all__ = ["paired", "paired_text", "fmt", "table_markdown", "write_result", "markdown", "regenerate", "result_files",
-           "summary_markdown", "brief_markdown", "block_markdown", "fill_blocks", "update_doc", "doc_files", "PAPER",
-           "metric_plot", "main"]
+           "summary_markdown", "comparison_markdown", "brief_markdown", "block_markdown", "fill_blocks", "update_doc",
+           "doc_files", "PAPER", "PAPER_MORE", "metric_plot", "main"]
 
 # the table of each result name: the module whose markdown(result) makes NAME.md from NAME.json
 TABLES = {"table1": "tables1to3", "table2": "tables1to3", "table3": "tables1to3", "table4": "table4", "table5": "table5",
@@ -138,6 +140,11 @@ def result_files(root: str | Path = "benchmarks/results") -> list[Path]:
 PAPER = {"table4": "FVD 202 → 68 → 58 (0 / 4 / 8 image frames; 200k steps at batch 128)",
          "table5": "FVD 41.65 / 50.19 / 163.74, IS-avg 10.80 / 13.22 / 14.80 at w = 1 / 2 / 5",
          "table6": "FVD 451.45 with replacement, 136.22 with reconstruction guidance"}  # fmt: skip
+# the paper's further numbers of Tables 4-6 that prose beside PAPER's quotes (notebook 11's readings of the tables;
+# the paper's FVD to two decimals, FID-avg, its sample count)
+PAPER_MORE = {"table4": "FVD 202.28 → 68.11 → 57.84, FID-avg 37.5 → 18.6 → 15.6 (0 / 4 / 8 image frames; 4096 samples)",
+              "table5": "4096 samples per guidance weight",
+              "table6": "FID-avg 25.95 with replacement, 13.77 with reconstruction guidance"}  # fmt: skip
 BLOCK = re.compile(r"(<!-- results:begin (\S+) -->\n)(.*?)(<!-- results:end \2 -->)", re.S)
 
 
@@ -205,6 +212,52 @@ def summary_markdown(root: str | Path = "benchmarks/results", doc_dir: str | Pat
                      f"| {link} |")
         commands.append(f"- {name}: `{result.get('command') or 'not recorded'}`")
     return "\n".join(lines + ["", "Commands, as each JSON records them:", "", *commands, ""])
+
+
+def _comparison_numbers(result: dict, name: str) -> str:
+    """This run's numbers of one result for :func:`comparison_markdown`: those its table is about."""
+    rows = result["rows"]
+    runs = [k for k in rows if k != "real"]
+    real = rows.get("real", {})
+
+    def each(key: str, spec: str) -> str:
+        return _slash([rows[k][key] for k in runs], spec)
+
+    if name == "table4":
+        frames = _slash(result["image_frames"], "d")
+        rel = "; ".join(f"{k.split()[0]} frames {_slash([100 * x for x in rows[k]['heldout_rel_by_seed']], '+.1f')} %"
+                        for k in runs if "heldout_rel_by_seed" in rows[k])  # fmt: skip
+        return (f"held-out video loss against 0 image frames, paired, per training seed: {rel}; another seed alone (0 frames, "
+                f"{rows[runs[0]]['heldout_diff_text']}); with {frames} image frames shape consistency "
+                f"{each('shape_consistency', '.2f')}, coherence {each('coherence', '.2f')}, FD-domain {each('fd_domain', '.0f')} "
+                f"(real clips: {real['shape_consistency']:.2f}, {real['coherence']:.2f}, {real['fd_domain']:.0f})")  # fmt: skip
+    if name == "table5":
+        return (f"at w = {' / '.join(k.removeprefix('w=') for k in runs)}: IS-domain {each('is_domain', '.2f')}, within-class "
+                f"spread {each('spread', '.1f')}, FD-domain {each('fd_domain', '.0f')}, p(label) {each('class_prob', '.2f')} "
+                f"(real clips: {real['is_domain']:.2f}, {real['spread']:.1f}, {real['fd_domain']:.0f}, {real['class_prob']:.2f})")
+    if name == "table6":
+        return "position jump at block boundaries (x typical) and color consistency over the video: " + "; ".join(
+            f"{_method(k)}: {r['position_ratio']:.2f}, {r['color_consistency']:.2f}" for k, r in rows.items())
+    return "in the full table"  # Tables 1-3: their full tables hold this run's numbers beside the paper's
+
+
+def comparison_markdown(root: str | Path = "benchmarks/results") -> str:
+    """Notebook 11's summary: one row per result JSON under ``root`` (:func:`result_files`), its
+    table's title and setting, the paper's numbers (:data:`PAPER`) and this run's, those its table
+    is about (narrower than :func:`summary_markdown`, without the device, link and command, which
+    the full tables carry)."""
+    root = Path(root)
+    files = result_files(root)
+    lines = ["| | setting | the paper | here (built-in world, CPU scale) |", "|---|---|---|---|"]
+    for path in files:
+        result = json.loads(path.read_text())
+        title = markdown(result, path.stem).splitlines()[0].removeprefix("# ").replace(" at small scale", "")
+        if sum(p.stem == path.stem for p in files) > 1 and "step" in result:  # Table 5 at two steps of one model
+            title += f" (step {result['step']})"
+        setting, _ = _summary_row(result, path.stem)
+        lines.append(f"| {title} | {setting} | {PAPER.get(path.stem, 'in the full table')} "
+                     f"| {_comparison_numbers(result, path.stem)} |")
+    return "\n".join(lines + [""])
 
 
 def brief_markdown(result: dict, name: str) -> str:
