@@ -163,14 +163,21 @@ def _device(result: dict) -> str:
     return f"{env['device']}, torch {env['torch']}"
 
 
-def _summary_row(result: dict, name: str) -> tuple[str, str]:
-    """The setting and the headline numbers of one result, for the summary table."""
+def _rows(result: dict):
+    """A result's rows, its run names (all but ``real``), the real-clips row, and ``each(key, spec)``:
+    one key of every run, slash-separated."""
     rows = result["rows"]
     runs = [k for k in rows if k != "real"]
-    real = rows.get("real", {})
 
     def each(key: str, spec: str) -> str:
         return _slash([rows[k][key] for k in runs], spec)
+
+    return rows, runs, rows.get("real", {}), each
+
+
+def _summary_row(result: dict, name: str) -> tuple[str, str]:
+    """The setting and the headline numbers of one result, for the summary table."""
+    rows, runs, real, each = _rows(result)
 
     if name == "table4":
         seeds, frames = result.get("train_seeds", 1), _slash(result["image_frames"], "d")
@@ -216,12 +223,7 @@ def summary_markdown(root: str | Path = "benchmarks/results", doc_dir: str | Pat
 
 def _comparison_numbers(result: dict, name: str) -> str:
     """This run's numbers of one result for :func:`comparison_markdown`: those its table is about."""
-    rows = result["rows"]
-    runs = [k for k in rows if k != "real"]
-    real = rows.get("real", {})
-
-    def each(key: str, spec: str) -> str:
-        return _slash([rows[k][key] for k in runs], spec)
+    rows, runs, real, each = _rows(result)
 
     if name == "table4":
         frames = _slash(result["image_frames"], "d")
