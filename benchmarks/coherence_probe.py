@@ -2,6 +2,7 @@
 coherent-videos search (benchmarks/results/coherence/).
 
     OMP_NUM_THREADS=1 python benchmarks/coherence_probe.py RUN_DIR_OR_WEIGHTS [...] --out probe.json
+    OMP_NUM_THREADS=1 python benchmarks/coherence_probe.py RUN_DIR_OR_WEIGHTS --grid samples.png
 
 For each model it reports:
 
@@ -104,6 +105,22 @@ def probe(path: str, num: int, steps: int, n_probe: int) -> dict:
     return out
 
 
+def sample_grid(path: str, out: str, steps: int = 32, num: int = 8) -> None:
+    """Draw ``num`` unconditional samples (seed 0, ``steps`` ancestral steps) of one model, one row
+    each, with the palette color read per frame in the row's title."""
+    from vdm_lite.metrics.world import detect_objects
+    from vdm_lite.viz import frame_grid
+
+    model, cfg, step = load_model(path, device="cpu")
+    world = build_dataset(cfg)
+    videos, _ = sample_videos(model, cfg, num, sampler="ancestral", steps=steps, seed=0, device="cpu", progress=False)
+    colors = detect_objects(videos.float(), dataset=world, max_objects=1)["color"][..., 0]  # (B, T), -1: none
+    names = [" ".join(world.color_names[c][0] if c >= 0 else "-" for c in row) for row in colors.tolist()]
+    fig = frame_grid(videos, titles=names, cell=0.5)
+    fig.suptitle(f"{Path(path).name} (step {step}): {num} samples, {steps} ancestral steps; left: the color read per frame", y=1.03)
+    fig.savefig(out, bbox_inches="tight")
+
+
 def table(results: list[dict], arms: dict[str, str]) -> str:
     """A markdown table of probe results, one row per arm (the mean over its seeds, each seed's
     value in brackets); ``arms`` maps an arm's name to its description, and a result belongs to
@@ -135,7 +152,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=32, help="ancestral steps (default 32)")
     ap.add_argument("--probe", type=int, default=48, help="clips of the frame-influence probe (default 48)")
     ap.add_argument("--out", default=None, help="JSON file to write (one entry per path)")
+    ap.add_argument("--grid", default=None, help="only draw the first 8 samples of one model to this PNG")
     args = ap.parse_args()
+    if args.grid:
+        sample_grid(args.paths[0], args.grid, args.steps)
+        return
     results = []
     for p in args.paths:
         r = probe(p, args.num, args.steps, args.probe)
