@@ -52,6 +52,21 @@ def test_resume_is_bit_identical(tmp_path):
     assert [r.split(",")[0] for r in rows] == ["step", "5", "10", "15", "20"]
 
 
+def test_a_resumed_runs_log_is_on_disk_before_its_first_step(tmp_path):
+    """Resuming rewrites log.csv without the rows past the checkpoint; the rewrite reaches the
+    disk at once (atomically), so a run killed hard before its next log row keeps its history."""
+    a = Trainer(tiny(steps=20), run_dir=tmp_path)
+    a.train(steps=15, progress=False)
+    a.step = 10  # as if the last checkpoint were at step 10: rows 15 must go, 5 and 10 stay
+    a._open_log()
+    try:
+        rows = (tmp_path / "log.csv").read_text().splitlines()  # read while the log is still open
+    finally:
+        a._log_file.close()
+    assert [r.split(",")[0] for r in rows] == ["step", "5", "10"]
+    assert not list(tmp_path.glob(".log.csv.*"))  # no temporary file left behind
+
+
 def test_training_reduces_the_loss(tmp_path):
     cfg = tiny(steps=40, lr=3e-3, **{"model.dropout": 0.0, "cond_drop_prob": 0.0})
     tr = Trainer(cfg, run_dir=tmp_path)

@@ -3,7 +3,7 @@
     trainer = Trainer(get_preset("cpu-smoke"), run_dir="runs/smoke")
     trainer.train()
 
-or from the shell, ``vdm-lite train --preset=cpu-small`` and, on N GPUs,
+or from the shell, ``vdm-lite train --preset=cpu-lowres-class`` (the main job) and, on N GPUs,
 ``torchrun --nproc_per_node=N -m vdm_lite.cli train --preset=ucf101``.
 
 What it does, per optimizer step: draws the step's clips (a pure function of the step, so
@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import csv
+import dataclasses
+import io
 import json
 import math
 import os
@@ -411,11 +412,19 @@ class Trainer:
         if path.exists():  # keep what the resumed state has seen, drop rows past it
             with open(path, newline="") as f:
                 rows = [r for r in csv.DictReader(f) if int(r["step"]) <= self.step]
-        self._log_file = open(path, "w", newline="")
-        writer = csv.DictWriter(self._log_file, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-        return writer
+
+        def write_kept(f):  # f: the temporary file, binary
+            text = io.TextIOWrapper(f, encoding="utf-8", newline="")
+            kept = csv.DictWriter(text, fieldnames=fields)
+            kept.writeheader()
+            kept.writerows(rows)
+            text.flush()
+            text.detach()
+
+        # rewritten atomically, so that a run killed at any moment keeps its history; then appended to
+        ckpt._atomic_write(path, write_kept)
+        self._log_file = open(path, "a", newline="")
+        return csv.DictWriter(self._log_file, fieldnames=fields)
 
     @torch.no_grad()
     def write_samples(self, n: int | None = None, progress: bool | None = False) -> Path:
