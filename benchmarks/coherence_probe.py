@@ -79,17 +79,26 @@ def swap_ratio(model, clips: torch.Tensor, logsnr: float, seed: int = 0) -> floa
     return swapped / plain
 
 
-def probe(path: str, num: int, steps: int, n_probe: int) -> dict:
+def sample_scores(model, cfg, world, num: int, steps: int, guidance_weight: float = 0.0) -> dict:
+    """World scores of ``num`` samples (seed 0, ``steps`` ancestral steps); a class model is told
+    classes 0, 1, 2, ... and guided with ``guidance_weight`` (eq. (6); 0: no guidance)."""
+    videos, _ = sample_videos(model, cfg, num, sampler="ancestral", steps=steps, guidance_weight=guidance_weight, seed=0,
+                              device="cpu", progress=False)  # fmt: skip
+    ws = world_scores(videos, dataset=world)
+    return {k: ws[k] for k in ("color_consistency", "shape_consistency", "count_stability", "accel")}
+
+
+def probe(path: str, num: int, steps: int, n_probe: int, guidance: tuple[float, ...] = ()) -> dict:
     model, cfg, step = load_model(path, device="cpu")
     world = build_dataset(cfg)
     out: dict = {"path": str(path), "step": step, "model": {"attention_resolutions": list(cfg.model.attention_resolutions),
                                                           "channel_mults": list(cfg.model.channel_mults),
                                                           "head_dim": cfg.model.head_dim}}
     t0 = time.perf_counter()
-    videos, _ = sample_videos(model, cfg, num, sampler="ancestral", steps=steps, seed=0, device="cpu", progress=False)
-    ws = world_scores(videos, dataset=world)
-    out["samples"] = {k: ws[k] for k in ("color_consistency", "shape_consistency", "count_stability", "accel")}
+    out["samples"] = sample_scores(model, cfg, world, num, steps)  # no guidance, whatever the run samples with
     out["sample_seconds"] = time.perf_counter() - t0
+    if guidance and cfg.condition == "class":
+        out["guided"] = {f"{w:g}": {**sample_scores(model, cfg, world, num, steps, w), "num": num} for w in guidance}
     x, x_alt = recolored(world, n_probe)
     shares = {}
     for lam in LOGSNRS:
@@ -103,6 +112,27 @@ def probe(path: str, num: int, steps: int, n_probe: int) -> dict:
     out["heldout_loss"] = float(heldout_loss(model, CosineSchedule(cfg.logsnr_min, cfg.logsnr_max), clips, num_t=8).mean())
     out["probe_seconds"] = time.perf_counter() - t0
     return out
+
+
+def milestone_table(results: list[dict]) -> str:
+    """A markdown table of one run probed at several steps: one row per step, the samples' scores
+    without guidance and at each guidance weight of ``guided``, the far share and the held-out loss."""
+    weights = sorted({w for r in results for w in r.get("guided", {})}, key=float)
+    head = ["step", "color / shape / count, w = 0"] + [f"color / shape / count, w = {w}" for w in weights]
+    head += ["far share at -4 / -2 / 0", "held-out loss"]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+
+    def triple(s):
+        return f"{s['color_consistency']:.3f} / {s['shape_consistency']:.3f} / {s['count_stability']:.3f}"
+
+    for r in sorted(results, key=lambda r: r["step"]):
+        g = r.get("guided", {})
+        cells = [str(r["step"]), triple(r["samples"])]
+        cells += [triple(g[w]) + (f" ({g[w]['num']} samples)" if g[w].get("num") not in (None, 32) else "") if w in g else "--"
+                  for w in weights]  # fmt: skip
+        cells += [" / ".join(f"{r['far_share'][k]:.3f}" for k in ("-4", "-2", "0")), f"{r['heldout_loss']:.5f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def sample_grid(path: str, out: str, steps: int = 32, num: int = 8) -> None:
@@ -153,13 +183,18 @@ def main() -> None:
     ap.add_argument("--probe", type=int, default=48, help="clips of the frame-influence probe (default 48)")
     ap.add_argument("--out", default=None, help="JSON file to write (one entry per path)")
     ap.add_argument("--grid", default=None, help="only draw the first 8 samples of one model to this PNG")
+    ap.add_argument("--guidance", default="", help="class models: also sample at these guidance weights (e.g. 1,3)")
+    ap.add_argument("--table", action="store_true", help="print the milestone table of the JSON files given as paths")
     args = ap.parse_args()
+    if args.table:
+        print(milestone_table([r for p in args.paths for r in json.loads(Path(p).read_text())]))
+        return
     if args.grid:
         sample_grid(args.paths[0], args.grid, args.steps)
         return
     results = []
     for p in args.paths:
-        r = probe(p, args.num, args.steps, args.probe)
+        r = probe(p, args.num, args.steps, args.probe, tuple(float(w) for w in args.guidance.split(",") if w))
         s = r["samples"]
         print(f"{p}: step {r['step']} | color {s['color_consistency']:.3f} shape {s['shape_consistency']:.3f} "
               f"count {s['count_stability']:.3f} | far share " + " ".join(f"{v:.3f}" for v in r["far_share"].values())

@@ -78,10 +78,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # would be 2.8e-3, held lower for bf16) with a longer warmup.
 GPU_TRAIN = dict(batch_size=64, lr=2e-3, warmup_steps=200, precision="bf16")
 MODELS = [
-    # name           preset             overrides       share  export file
-    ("shapes-uncond", "cpu-small",       {**GPU_TRAIN}, 0.11, "shapes-uncond.safetensors"),
-    ("shapes-lowres", "cpu-lowres",      {**GPU_TRAIN}, 0.11, "shapes-lowres.safetensors"),
-    ("shapes-class",  "cpu-small-class", {**GPU_TRAIN}, 0.11, "shapes-class.safetensors"),
+    # name           preset              overrides       share  export file
+    ("shapes-uncond", "cpu-small",        {**GPU_TRAIN}, 0.11, "shapes-uncond.safetensors"),
+    ("shapes-lowres", "cpu-lowres-class", {**GPU_TRAIN}, 0.11, "shapes-lowres.safetensors"),
+    ("shapes-class",  "cpu-small-class",  {**GPU_TRAIN}, 0.11, "shapes-class.safetensors"),
 ]  # fmt: skip
 # every model: the time slice ends the run, no periodic samples, rare checkpoints
 TRAIN_COMMON = dict(steps=100_000, sample_every=-1, ckpt_every=1000, log_every=25)

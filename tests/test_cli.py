@@ -60,6 +60,21 @@ def test_overwrite_moves_the_old_run_aside(run, tmp_path):
     assert (mine / "checkpoint.pt").exists() and str(moved) in res.stdout
 
 
+def test_export_refuses_to_overwrite_a_file_unless_asked(run, tmp_path):
+    out = tmp_path / "model.safetensors"
+    from safetensors.torch import load_file
+
+    assert cli("export", run, out).returncode == 0
+    mine = {k: v.clone() for k, v in load_file(out).items()}  # a copy: load_file maps the file it reads
+    out.write_bytes(b"a user's own file")
+    assert_one_line_error(cli("export", run, out), "export", str(out), "--overwrite")
+    assert out.read_bytes() == b"a user's own file"
+    res = cli("export", run, out, "--overwrite")
+    assert res.returncode == 0, res.stderr[-3000:]
+    again = load_file(out)
+    assert again.keys() == mine.keys() and all(torch.equal(again[k], mine[k]) for k in mine)
+
+
 @pytest.mark.parametrize("case", ["video to evaluate", "text as checkpoint", "sample --num=0", "evaluate --num=0",
                                   "superres 24x24", "superres 64x32", "unknown key", "unknown preset", "missing path"])  # fmt: skip
 def test_bad_input_is_one_line_and_exit_code_2(case, run, tmp_path):

@@ -1,17 +1,17 @@
 """The ``vdm-lite`` command.
 
-    vdm-lite train --preset=cpu-small                     # train on the built-in dataset, write samples
-    vdm-lite train --preset=cpu-small --resume            # continue exactly where it stopped
+    vdm-lite train --preset=cpu-lowres-class              # the main job: train on the built-in dataset, write samples
+    vdm-lite train --preset=cpu-lowres-class --resume     # continue exactly where it stopped
     vdm-lite train --preset=cpu-small --overwrite         # start again; the old run is moved aside
     vdm-lite train --preset=cpu-smoke steps=50 lr=1e-3    # any config field as key=value (or --key=value)
     vdm-lite train --help                                 # every config key, its default and meaning
     vdm-lite config cpu-small steps=50                    # a preset's values, as training would use them
-    vdm-lite sample runs/cpu-small --sampler=pc --steps=128 --num=8   # -> runs/cpu-small/samples/sample-001/
-    vdm-lite sample runs/cpu-small --mode=extend --total-frames=64       # Section 3.1: predict, extend,
-    vdm-lite sample runs/cpu-small --mode=superres --input=low.mp4       #   interpolate, superres, upsample
-    vdm-lite sample data/checkpoints/shapes-uncond.safetensors        # -> runs/samples/shapes-uncond-sample-001/
-    vdm-lite export runs/cpu-small data/checkpoints/x.safetensors   # fp16 weights to share
-    vdm-lite evaluate runs/cpu-small --num=16                         # world-rule scores (+ FVD with --i3d)
+    vdm-lite sample runs/cpu-lowres-class --steps=32 --num=8   # -> runs/cpu-lowres-class/samples/sample-001/
+    vdm-lite sample runs/cpu-lowres-class --mode=extend --total-frames=64   # Section 3.1: predict, extend,
+    vdm-lite sample runs/cpu-small --mode=superres --input=low.mp4          #   interpolate, superres, upsample
+    vdm-lite sample data/checkpoints/shapes-lowres.safetensors        # -> runs/samples/shapes-lowres-sample-001/
+    vdm-lite export runs/cpu-small data/checkpoints/x.safetensors   # fp16 weights to share (--overwrite to replace)
+    vdm-lite evaluate runs/cpu-lowres-class --num=16 --steps=32       # world-rule scores (+ FVD with --i3d)
     vdm-lite reproduce table6 data/checkpoints/shapes-lowres.safetensors   # replacement vs eq. (7)
     vdm-lite reproduce table5 data/checkpoints/shapes-class.safetensors    # guidance weights 0/1/2/5
     vdm-lite reproduce table4 --train-steps=1000                           # 0/4/8 image frames
@@ -270,6 +270,8 @@ def cmd_export(args, extra) -> int:
     _no_extra(extra)
     if Path(args.out).suffix != ".safetensors":
         raise UsageError(f"the output {args.out} must end in .safetensors (export writes safetensors weights)")
+    if Path(args.out).exists() and not args.overwrite:
+        raise UsageError(f"{args.out} exists; export will not overwrite it unless given --overwrite")
     path = export_weights(args.run, args.out, weights=args.weights, dtype=args.dtype)
     print(f"vdm-lite export: wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
@@ -281,7 +283,8 @@ def cmd_evaluate(args, extra) -> int:
     _no_extra(extra)
     p = Path(args.path)
     report = evaluate(p, num=args.num, mode=args.mode, steps=args.steps, sampler=args.sampler, seed=args.seed,
-                      total_frames=args.total_frames, method=args.method, recon_weight=args.recon_weight,
+                      total_frames=args.total_frames, context_frames=args.context_frames, method=args.method,
+                      recon_weight=args.recon_weight, guidance_weight=args.guidance,
                       resolution=args.resolution, i3d=args.i3d, device=args.device)  # fmt: skip
     out = Path(args.out) if args.out else _output_folder(p, "eval", "videos" if report["kind"] == "folder" else args.mode)
     write_report(report, out)
@@ -323,7 +326,9 @@ def cmd_reproduce(args, extra) -> int:
 
         weights = [float(w) for w in args.recon_weights.split(",")]
         res = reproduce_extension(args.checkpoint, num=args.num or 8, total_frames=args.total_frames, recon_weights=weights,
-                                  steps=args.steps, **common)  # fmt: skip
+                                  context_frames=args.context_frames,
+                                  steps=args.steps, label="null" if args.null_label else "clip", guidance_weight=args.guidance,
+                                  **common)  # fmt: skip
     elif args.table == "table5":
         from .experiments.table5 import reproduce_guidance
 
@@ -390,7 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = add("train", help="train a model (config overrides as key=value)", epilog=_train_epilog,
             formatter_class=argparse.RawDescriptionHelpFormatter,
             description="Train a model on a preset; any config field can be overridden as key=value (listed below).")  # fmt: skip
-    t.add_argument("--preset", default="cpu-small", help="training preset (see `vdm-lite presets`); default cpu-small")
+    t.add_argument("--preset", default="cpu-lowres-class",
+                   help="training preset (see `vdm-lite presets`); default cpu-lowres-class, the main job")
     t.add_argument("--run-dir", default=None, help="run directory (default: the preset's runs/<name>)")
     t.add_argument("--resume", action="store_true", help="continue from run-dir/checkpoint.pt exactly")
     t.add_argument("--overwrite", action="store_true",
@@ -441,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("out", help="output .safetensors path")
     e.add_argument("--weights", choices=["ema", "model"], default="ema")
     e.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16")
+    e.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
     e.set_defaults(func=cmd_export)
 
     ev = add("evaluate", help="score a model's samples or a folder of videos (JSON report and plot)",
@@ -453,6 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--total-frames", type=_positive, default=None, help="extend mode: video length (default 4 blocks)")
     ev.add_argument("--method", choices=["reconstruction", "replacement"], default="reconstruction")
     ev.add_argument("--recon-weight", type=float, default=20.0, help="w_r of eq. (7) in extend mode (default 20)")
+    ev.add_argument("--context-frames", type=_positive, default=None, help="extend mode: known frames carried between blocks (default half a block)")
+    ev.add_argument("--guidance", type=float, default=None, help="class-conditional model: guidance weight w of eq. (6) (default: the run's)")
     ev.add_argument("--resolution", type=_positive, default=None, help="folder mode: resize videos to this (default 32)")
     ev.add_argument("--i3d", default=None, help="local I3D weights file for FVD (see vdm_lite.metrics.i3d)")
     ev.add_argument("--seed", type=int, default=0)
@@ -469,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(--data=PATH, --c3d/--i3d=WEIGHTS, --smoke; see vdm_lite.experiments.protocols).")  # fmt: skip
     rp.add_argument("table", choices=["table1", "table2", "table3", "table4", "table5", "table6"])
     rp.add_argument("checkpoint", nargs="?", default=None,
-                    help="table5: a class-conditional model; table6: an unconditional one (run dir or .safetensors)")
+                    help="table5: a class-conditional model; table6: any model of the built-in world (run dir or .safetensors)")
     rp.add_argument("--num", type=_positive, default=None, help="videos per row (default: table4 32, table5 36, table6 8)")
     rp.add_argument("--num-real", type=_positive, default=512, help="table4/5: real clips of the FD-domain reference (default 512)")
     rp.add_argument("--steps", type=_positive, default=64, help="sampler steps (default 64)")
@@ -477,7 +486,13 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--seed", type=int, default=0)
     rp.add_argument("--domain-net", default=None, help="table4/5: ShapesNet weights (default: the shipped ones)")
     rp.add_argument("--total-frames", type=_positive, default=None, help="table6: extended length (default 4 blocks)")
+    rp.add_argument("--context-frames", type=_positive, default=None,
+                    help="table6: known frames carried between blocks (default half a block)")
     rp.add_argument("--recon-weights", default="5,20", help="table6: comma-separated w_r values (default 5,20)")
+    rp.add_argument("--guidance", type=float, default=None,
+                    help="table6, class-conditional model told each clip's class: guidance weight w of eq. (6) (default: the run's)")
+    rp.add_argument("--null-label", action="store_true",
+                    help="table6, class-conditional model: give the null label (unconditional) instead of each clip's class")
     rp.add_argument("--guidance-weights", default="0,1,2,5", help="table5: comma-separated w values (default 0,1,2,5)")
     rp.add_argument("--preset", default="cpu-lowres", help="table4: the training preset (default cpu-lowres)")
     rp.add_argument("--train-steps", type=_positive, default=1000, help="table4: training steps per model (default 1000)")
@@ -506,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     cf = add("config", help="print a preset's config as training would use it (overrides as key=value)",
              description="Print every config key of a preset, with overrides applied and the model fields the "
                          "trainer fills in from the data (frames, resolution, classes), and what each key means.")  # fmt: skip
-    cf.add_argument("preset", nargs="?", default="cpu-small", help="training preset (default cpu-small)")
+    cf.add_argument("preset", nargs="?", default="cpu-lowres-class", help="training preset (default cpu-lowres-class)")
     cf.set_defaults(func=cmd_config)
     return p
 

@@ -150,6 +150,7 @@ def evaluate(
     context_frames: int | None = None,
     method: str = "reconstruction",
     recon_weight: float = 20.0,
+    guidance_weight: float | None = None,
     resolution: int | None = None,
     i3d: str | Path | None = None,
     device: str | torch.device | None = None,
@@ -157,7 +158,9 @@ def evaluate(
 ) -> dict:
     """Score a trained model (run directory, ``checkpoint.pt`` or ``.safetensors``: ``num``
     videos are sampled, or with ``mode="extend"`` real first blocks of its data are extended
-    to ``total_frames``) or a folder of video files (``resolution`` defaults to 32). Writes
+    to ``total_frames``) or a folder of video files (``resolution`` defaults to 32). A
+    class-conditional model is told classes 0, 1, 2, ... (or each real clip's class when it
+    extends) and guided with ``guidance_weight`` (eq. (6); default: the run's). Writes
     ``report.json`` and ``report.png`` to ``out_dir`` when given; returns the report.
 
     Unreadable files of a folder are skipped, and named in the report (``skipped``: file name
@@ -182,21 +185,24 @@ def evaluate(
         model, cfg, step = load_model(path, device=device)
         dataset = build_dataset(cfg)
         settings.update(kind="model", step=step, mode=mode, sampler=sampler, steps=steps, preset=cfg.description)
+        w = cfg.guidance_weight if guidance_weight is None else guidance_weight
+        if cfg.condition == "class":
+            settings["guidance_weight"] = w
         t0 = time.perf_counter()
         if mode == "sample":
             label = torch.arange(num) % cfg.model.num_classes if cfg.condition == "class" else None
-            videos, _ = sample_videos(model, cfg, num, sampler=sampler, steps=steps, seed=seed, class_label=label)
+            videos, _ = sample_videos(model, cfg, num, sampler=sampler, steps=steps, seed=seed, class_label=label,
+                                      guidance_weight=w)  # fmt: skip
             labels = label
         elif mode == "extend":
             total = total_frames or 4 * cfg.frames
             context = context_frames or cfg.frames // 2
             res = conditional_videos(model, cfg, "extend", num, total_frames=total, context_frames=context, seed=seed,
-                                     method=method, recon_weight=recon_weight, sampler=sampler, steps=steps)  # fmt: skip
+                                     method=method, recon_weight=recon_weight, sampler=sampler, steps=steps,
+                                     **({"guidance_weight": w} if cfg.condition == "class" else {}))  # fmt: skip
             videos, real = res["output"], res["truth"]
             boundaries = extension_boundaries(cfg.frames, total, cfg.frames, context)
             settings.update(total_frames=total, context_frames=context, method=method, recon_weight=recon_weight)
-            if cfg.condition == "class":  # conditioned on each real clip's class, at the run's weight
-                settings["guidance_weight"] = cfg.guidance_weight
         else:
             raise ValueError(f"mode must be 'sample' or 'extend', got {mode!r}")
         settings["seconds"] = round(time.perf_counter() - t0, 1)

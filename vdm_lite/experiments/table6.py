@@ -38,6 +38,8 @@ def reproduce_extension(
     recon_weights: Sequence[float] = (5.0, 20.0),
     sampler: str = "ancestral",
     steps: int = 64,
+    label: str = "clip",
+    guidance_weight: float | None = None,
     seed: int = 0,
     device: str | torch.device | None = None,
     out_dir: str | Path | None = None,
@@ -49,13 +51,22 @@ def reproduce_extension(
     each of ``recon_weights`` (same seed, same sampler), scored by the built-in world's rules:
     continuity at the block boundaries (position/color/shape jump ratios, ~1 = seamless) and
     over the whole video (count stability, color/shape consistency, acceleration). The real
-    continuation is scored the same way as a reference. Writes ``table6.md``, ``table6.json``
+    continuation is scored the same way as a reference. A class-conditional model is told each
+    clip's class in every block (``label="clip"``, as the paper's text-conditioned model of Table 6
+    is told its caption), or the null label (``label="null"``: the same network as an
+    unconditional model, the one classifier-free guidance's dropout trained); an unconditional
+    model has no label to give. Told its label, it is guided with ``guidance_weight`` (eq. (6);
+    default: the run's). Writes ``table6.md``, ``table6.json``
     and ``table6.png`` to ``out_dir`` when given (with ``command``, the command line that made them)."""
     from ..config import build_dataset
     from ..metrics import extension_boundaries
     from ..sampling import conditional_videos, load_model
 
+    if label not in ("clip", "null"):
+        raise ValueError(f"label must be 'clip' or 'null', got {label!r}")
     model, cfg, step = load_model(path, device=device)
+    conditional = cfg.condition == "class"
+    gw = (cfg.guidance_weight if guidance_weight is None else guidance_weight) if conditional and label == "clip" else 0.0
     dataset = build_dataset(cfg)
     total = total_frames or 4 * cfg.frames
     context = context_frames or cfg.frames // 2
@@ -66,13 +77,16 @@ def reproduce_extension(
     for name, method, w in runs:
         t0 = time.perf_counter()
         res = conditional_videos(model, cfg, "extend", num, total_frames=total, context_frames=context, seed=seed,
-                                 method=method, recon_weight=w, sampler=sampler, steps=steps, progress=progress)  # fmt: skip
+                                 method=method, recon_weight=w, sampler=sampler, steps=steps, progress=progress,
+                                 class_label=-1 if conditional and label == "null" else None,
+                                 **({"guidance_weight": gw} if conditional else {}))  # fmt: skip
         truth, videos[name] = res["truth"], res["output"]
         rows[name] = {**score_videos(res["output"], dataset=dataset, boundaries=bounds), "seconds": round(time.perf_counter() - t0, 1)}
     rows["real continuation"] = score_videos(truth, dataset=dataset, boundaries=bounds)
     result = {"source": str(path), "step": step, "num_videos": num, "total_frames": total, "block_frames": cfg.frames,
               "context_frames": context, "sampler": sampler, "steps": steps, "seed": seed, "boundaries": bounds,
-              "guidance_weight": cfg.guidance_weight if cfg.condition == "class" else None,
+              "label": label if conditional else None,
+              "guidance_weight": gw if conditional and label == "clip" else None,
               "rows": rows, "environment": environment(), "command": command}  # fmt: skip
     if out_dir is not None:
         _write_table6(result, videos, truth, Path(out_dir))
@@ -85,12 +99,20 @@ def markdown(result: dict) -> str:
         f"{result['num_videos']} real first blocks of {result['block_frames']} frames extended to {result['total_frames']} frames "
         f"({result['context_frames']} frames carried between blocks; block boundaries at {result['boundaries']}); "
         f"model `{result['source']}` (step {result['step']}); {result['sampler']} sampler, {result['steps']} steps, seed {result['seed']}"
-        + (f"; conditioned on each clip's class, guidance weight {result['guidance_weight']:g}." if result.get("guidance_weight") is not None else "."),
+        + _condition_words(result),
         "Jump ratios compare the change across a block boundary with the typical change between consecutive frames "
         "(~1: seamless, >> 1: the video jumps). Consistency and count stability: 1 is perfect.",
     ]
     return table_markdown("Table 6 / Figure 4 at small scale: replacement vs reconstruction guidance", intro, TABLE6_COLUMNS,
                           result)
+
+
+def _condition_words(result: dict) -> str:
+    if result.get("label") == "null":
+        return "; a class-conditional model given the null label (unconditional)."
+    if result.get("guidance_weight") is not None:
+        return f"; every block conditioned on the clip's class, guidance weight {result['guidance_weight']:g}."
+    return "."
 
 
 def _write_table6(result: dict, videos: dict, truth: torch.Tensor, out: Path) -> None:
