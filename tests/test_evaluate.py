@@ -10,6 +10,7 @@ import torch
 
 from vdm_lite.datasets import BouncingShapes
 from vdm_lite.evaluate import evaluate, load_videos, reproduce_extension, score_videos
+from vdm_lite.experiments.table6 import markdown as table6_markdown
 from vdm_lite.viz import save_video
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "data" / "checkpoints"
@@ -69,12 +70,6 @@ def test_table6_reproduction_cpu_size(tmp_path):
     assert (tmp_path / "table6.png").exists() and json.loads((tmp_path / "table6.json").read_text())["num_videos"] == 1
 
 
-def markdown_of(result):
-    from vdm_lite.experiments.table6 import markdown
-
-    return markdown(result)
-
-
 def test_table6_tells_a_class_model_each_clips_label_or_the_null_one(tmp_path, monkeypatch):
     """label="clip" conditions every block on the clip's own class, label="null" on -1 (the
     unconditional network of classifier-free guidance), and the table says which."""
@@ -97,7 +92,7 @@ def test_table6_tells_a_class_model_each_clips_label_or_the_null_one(tmp_path, m
     assert "given the null label" in (tmp_path / "null" / "table6.md").read_text()
     assert clip["rows"]["replacement"] != null["rows"]["replacement"]  # the label reaches the network
     unguided = reproduce_extension(CHECKPOINTS / "shapes-class.safetensors", **kw, guidance_weight=0.0)
-    assert unguided["guidance_weight"] == 0.0 and "guidance weight 0." in markdown_of(unguided)
+    assert unguided["guidance_weight"] == 0.0 and "guidance weight 0." in table6_markdown(unguided)
     with pytest.raises(ValueError, match="label must be"):
         reproduce_extension(CHECKPOINTS / "shapes-class.safetensors", **kw, label="none")
 
@@ -275,3 +270,11 @@ def test_the_main_jobs_shipped_model_keeps_each_objects_color_and_shape():
     assert rep["count_stability"] >= 0.95 and rep["class_match"] >= 0.9, rep  # the class it was told
     drifting = evaluate(CHECKPOINTS / "shapes-lowres.safetensors", num=8, steps=16, seed=0, device="cpu")
     assert drifting["color_consistency"] < 0.9, drifting
+
+
+def test_conditional_modes_refuse_guidance_for_an_unconditional_model():
+    from vdm_lite.sampling import conditional_videos, load_model
+
+    model, cfg, _ = load_model(CHECKPOINTS / "shapes-lowres.safetensors", device="cpu")
+    with pytest.raises(ValueError, match="unconditional model"):
+        conditional_videos(model, cfg, "predict", 1, guidance_weight=2.0, steps=1)

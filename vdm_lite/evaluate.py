@@ -199,7 +199,7 @@ def evaluate(
             context = context_frames or cfg.frames // 2
             res = conditional_videos(model, cfg, "extend", num, total_frames=total, context_frames=context, seed=seed,
                                      method=method, recon_weight=recon_weight, sampler=sampler, steps=steps,
-                                     **({"guidance_weight": w} if cfg.condition == "class" else {}))  # fmt: skip
+                                     guidance_weight=w)  # fmt: skip
             videos, real = res["output"], res["truth"]
             boundaries = extension_boundaries(cfg.frames, total, cfg.frames, context)
             settings.update(total_frames=total, context_frames=context, method=method, recon_weight=recon_weight)

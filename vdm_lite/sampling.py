@@ -168,6 +168,7 @@ def conditional_videos(
     factor: int = 4,
     scale: int = 2,
     class_label: Sequence[int] | int | None = None,
+    guidance_weight: float | None = None,
     seed: int = 0,
     device: str | torch.device | None = None,
     **kwargs: Any,
@@ -176,8 +177,9 @@ def conditional_videos(
     or, without one, from ``n`` real clips of the model's own data (so the truth is known).
 
     Modes (``kwargs`` go to the :mod:`vdm_lite.tasks` drivers: ``method``, ``recon_weight``,
-    ``sampler``, ``steps``, ``replacement``, ``downsampler``, ``guidance_weight`` (default:
-    the run's, for a class-conditional model), ...):
+    ``sampler``, ``steps``, ``replacement``, ``downsampler``, ...); ``guidance_weight`` is the
+    classifier-free guidance of a class-conditional model (eq. (6); default: the run's, as
+    :func:`sample_videos`), and unconditional models take none (0 or ``None``):
 
     * ``"predict"``: the first ``context_frames`` (default half the model's frames) given,
       the rest of one block generated;
@@ -235,9 +237,11 @@ def conditional_videos(
     if cfg.condition == "class":
         labels = torch.as_tensor(0 if class_label is None else class_label).reshape(-1)
         cond["class_label"] = labels.expand(video.shape[0]).to(device) if labels.numel() == 1 else labels.to(device)
-        kwargs.setdefault("guidance_weight", cfg.guidance_weight)  # eq. (6) at the run's weight, as sample_videos
+        kwargs["guidance_weight"] = cfg.guidance_weight if guidance_weight is None else guidance_weight
     elif cfg.condition == "text":
         raise ValueError("conditional modes support unconditional and class-conditional models")
+    elif guidance_weight:
+        raise ValueError(f"guidance weight {guidance_weight:g} given to an unconditional model (it has no condition to guide)")
     v = video.to(device)
     kwargs.setdefault("schedule", build_schedule(cfg))  # the model's own noise schedule
     common = dict(generator=seed, **cond, **kwargs)

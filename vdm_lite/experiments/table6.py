@@ -78,8 +78,7 @@ def reproduce_extension(
         t0 = time.perf_counter()
         res = conditional_videos(model, cfg, "extend", num, total_frames=total, context_frames=context, seed=seed,
                                  method=method, recon_weight=w, sampler=sampler, steps=steps, progress=progress,
-                                 class_label=-1 if conditional and label == "null" else None,
-                                 **({"guidance_weight": gw} if conditional else {}))  # fmt: skip
+                                 class_label=-1 if conditional and label == "null" else None, guidance_weight=gw)  # fmt: skip
         truth, videos[name] = res["truth"], res["output"]
         rows[name] = {**score_videos(res["output"], dataset=dataset, boundaries=bounds), "seconds": round(time.perf_counter() - t0, 1)}
     rows["real continuation"] = score_videos(truth, dataset=dataset, boundaries=bounds)
