@@ -42,6 +42,19 @@ def run(tmp_path_factory):
     return path
 
 
+def test_resuming_a_finished_run_trains_nothing_and_says_so(run, tmp_path):
+    """--resume of a run at its last step (e.g. to take a changed sampling setting of its preset
+    into its config) trains no step and reports that, not a loss of nan."""
+    mine = tmp_path / "run"
+    shutil.copytree(run, mine)
+    before = torch.load(mine / "checkpoint.pt", weights_only=True)["ema"]
+    res = cli("train", "--preset=cpu-smoke", f"--run-dir={mine}", "steps=2", "sample_every=-1", "--resume")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "done at step 2, no steps left to train" in res.stdout and "nan" not in res.stdout, res.stdout
+    after = torch.load(mine / "checkpoint.pt", weights_only=True)["ema"]
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
 def test_train_refuses_to_overwrite_a_run(run):
     before = {name: (run / name).read_bytes() for name in ("checkpoint.pt", "log.csv")}
     res = cli("train", "--preset=cpu-smoke", f"--run-dir={run}", "steps=2", "sample_every=-1")

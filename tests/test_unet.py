@@ -396,7 +396,7 @@ def test_preset_layouts_say_which_levels_attend_and_with_how_many_heads():
     assert layout("cpu-lowres") == [(16, 1), (8, 2), (4, 0), (4, 4)]
     assert layout("cpu-lowres-class") == layout("cpu-lowres")  # the main job: the same U-Net, told the class
     main = get_train_preset("cpu-lowres-class")
-    assert (main.condition, main.cond_drop_prob, main.guidance_weight) == ("class", 0.1, 3.0)
+    assert (main.condition, main.cond_drop_prob, main.guidance_weight, main.steps) == ("class", 0.1, 1.0, 4000)
     m = get_preset("cpu-tiny", mid_attention=False).layout()
     assert [r["level"] for r in m] == [0, 1, "mid"] and m[-1]["heads"] == 0
     assert [r["channels"] for r in m] == [16, 32, 32]

@@ -184,7 +184,8 @@ def cmd_train(args, extra) -> int:
                   f"{trainer.run_dir} (continue with --resume)")
             return 0
         samples = f" and samples/step_{trainer.step:07d}.*" if cfg.sample_every >= 0 else ""  # sample_every=-1: none
-        print(f"vdm-lite train: done at step {trainer.step}, last loss {last.get('loss', float('nan')):.5f}; "
+        loss = f"last loss {last['loss']:.5f}" if "loss" in last else "no steps left to train"  # e.g. --resume of a finished run
+        print(f"vdm-lite train: done at step {trainer.step}, {loss}; "
               f"wrote checkpoint.pt, ema.safetensors, model.safetensors, log.csv{samples} in {trainer.run_dir}")
     return 0
 

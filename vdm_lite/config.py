@@ -10,9 +10,9 @@ Presets (``vdm-lite presets`` lists them):
 * ``cpu-lowres`` -- the same at 16x16, trained longer: the model behind notebook 09's video
   prediction, long videos and interpolation (Section 3.1), and Table 4's runs.
 * ``cpu-lowres-class`` -- **the main job**: ``cpu-lowres`` told each clip's class from step 0
-  (conditioning dropout 0.1) and sampled with classifier-free guidance, w = 3 (eq. (6)); in
-  about 70 minutes on 2 CPU cores its samples keep one object's color and shape in every frame,
-  which the unconditional presets do not learn on a CPU budget.
+  (conditioning dropout 0.1) and sampled with classifier-free guidance, w = 1 (eq. (6)); in
+  about 65 minutes on 2 CPU cores (4000 steps) its samples keep one object's color and shape in
+  every frame, which the unconditional presets do not learn on a CPU budget.
 * ``colab``      -- 16x64x64 on a T4/L4 GPU in about 30 minutes.
 * ``ucf101``, ``bair``, ``kinetics600``, ``t2v-small``, ``t2v-large``, ``t2v-128`` -- the
   paper's Appendix A settings (model, optimizer, batch, EMA, joint frames, sampler). They read
@@ -228,9 +228,9 @@ PRESETS: dict[str, TrainConfig] = {
     ),
     "cpu-lowres-class": TrainConfig(
         description="the main job: cpu-lowres told the object's class (shape x color) from step 0, sampled with "
-                    "classifier-free guidance w=3; about 70 min on 2 CPU cores",
-        model=get_model_preset("cpu-small", image_size=16), frames=16, resolution=16, num_objects=(1, 1), steps=3000,
-        batch_size=8, lr=1e-3, condition="class", cond_drop_prob=0.1, guidance_weight=3.0, log_every=50,
+                    "classifier-free guidance w=1; about 65 min on 2 CPU cores",
+        model=get_model_preset("cpu-small", image_size=16), frames=16, resolution=16, num_objects=(1, 1), steps=4000,
+        batch_size=8, lr=1e-3, condition="class", cond_drop_prob=0.1, guidance_weight=1.0, log_every=50,
         ckpt_every=250, sample_every=1000, sample_steps=64, run_dir="runs/cpu-lowres-class", precision="fp32",
         ema_decay=0.995, warmup_steps=100,
     ),
