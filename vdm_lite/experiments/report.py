@@ -196,6 +196,11 @@ def _summary_row(result: dict, name: str) -> tuple[str, str]:
     elif name == "table6":
         setting = (f"{result['num_videos']} real first blocks extended {result['block_frames']} → {result['total_frames']} "
                    f"frames, model `{result['source']}` (step {result['step']}), {result['steps']} {result['sampler']} steps")
+        told = {"clip": "each clip's class", "null": "the null label"}.get(result.get("label", ""))
+        if told:  # a class-conditional model
+            setting += f", told {told}, guidance w = {result.get('guidance_weight', 0):g}"
+        if result.get("context_frames", result["block_frames"] // 2) != result["block_frames"] // 2:
+            setting += f", {result['context_frames']} context frames"
         numbers = "position jump at block boundaries (x typical): " + ", ".join(
             f"{r['position_ratio']:.2f} ({_method(k)})" for k, r in rows.items())
     else:  # Tables 1-3: their full tables hold this run's numbers beside the paper's
