@@ -34,23 +34,9 @@ from vdm_lite.evaluate import heldout_loss
 from vdm_lite.metrics.world import world_scores
 from vdm_lite.sampling import load_model, sample_videos
 from vdm_lite.schedule import CosineSchedule, alpha_sigma
-from vdm_lite.tasks import frame_influence
+from vdm_lite.tasks import far_share, frame_influence, recolored_clips
 
 LOGSNRS = (-4.0, -2.0, 0.0)
-
-
-def far_share(influence: torch.Tensor, frame: int, min_distance: int = 4) -> float:
-    """Share of the total influence ``(T,)`` that comes from frames ``min_distance`` or more away."""
-    d = (torch.arange(influence.numel()) - frame).abs()
-    return float(influence[d >= min_distance].sum() / influence.sum())
-
-
-def recolored(world, n: int, seed: int = 7) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` clips of one object and the same clips with the object painted in another color."""
-    probe = world.generate_batch(n, torch.Generator().manual_seed(seed), return_masks=True)
-    on_object = probe["masks"][:, :, 0][:, None]  # (B, 1, T, H, W)
-    other = world.palette[(probe["colors"][:, 0] + 3) % len(world.palette)]  # (B, 3)
-    return probe["video"], (on_object * other[:, :, None, None, None]) * 2 - 1
 
 
 @torch.no_grad()
@@ -99,7 +85,8 @@ def probe(path: str, num: int, steps: int, n_probe: int, guidance: tuple[float, 
     out["sample_seconds"] = time.perf_counter() - t0
     if guidance and cfg.condition == "class":
         out["guided"] = {f"{w:g}": {**sample_scores(model, cfg, world, num, steps, w), "num": num} for w in guidance}
-    x, x_alt = recolored(world, n_probe)
+    probe = recolored_clips(world, n_probe)
+    x, x_alt = probe["video"], probe["x_alt"]
     shares = {}
     for lam in LOGSNRS:
         vals = [far_share(frame_influence(model, x, x_alt, lam, frame=7, generator=g), 7) for g in (0, 1)]

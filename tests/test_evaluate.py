@@ -288,17 +288,13 @@ def test_the_class_models_far_frames_carry_a_larger_share_of_frame_influence():
     because the label, not the neighbouring noisy frames, says the color."""
     from vdm_lite.config import build_data
     from vdm_lite.sampling import load_model
-    from vdm_lite.tasks import frame_influence
+    from vdm_lite.tasks import far_share, frame_influence, recolored_clips
 
     shares = {}
     for name in ("shapes-lowres-class", "shapes-lowres"):
         model, cfg, _ = load_model(CHECKPOINTS / f"{name}.safetensors", device="cpu")
-        world = build_data(cfg).dataset
-        probe = world.generate_batch(8, torch.Generator().manual_seed(7), return_masks=True)
-        opposite = world.palette[(probe["colors"][:, 0] + 3) % len(world.palette)]  # (B, 3) another color
-        x_alt = probe["masks"][:, :, 0][:, None] * opposite[:, :, None, None, None] * 2 - 1
+        probe = recolored_clips(build_data(cfg).dataset, 8)
         cond = {"class_label": probe["label"]} if cfg.condition == "class" else {}
-        influence = frame_influence(model, probe["video"], x_alt, -2.0, frame=7, generator=0, **cond)
-        far = (torch.arange(cfg.frames) - 7).abs() >= 4
-        shares[name] = float(influence[far].sum() / influence.sum())
+        influence = frame_influence(model, probe["video"], probe["x_alt"], -2.0, frame=7, generator=0, **cond)
+        shares[name] = far_share(influence, 7)
     assert shares["shapes-lowres-class"] > 0.18 and shares["shapes-lowres-class"] > 2.5 * shares["shapes-lowres"], shares

@@ -465,3 +465,19 @@ def test_frame_influence_of_a_window_average_is_its_window():
         frame_influence(_WindowAverage(1), x, x_alt[:, :, :6], logsnr=0.0, frame=0)
     with pytest.raises(ValueError, match="nothing to measure"):
         frame_influence(_WindowAverage(1), x, x.clone(), logsnr=0.0, frame=0)
+
+
+def test_far_share_of_window_averages_and_the_recolored_probe():
+    from vdm_lite.datasets import BouncingShapes
+    from vdm_lite.tasks import far_share, frame_influence, recolored_clips
+
+    flat = torch.full((16,), 1 / 16)
+    assert far_share(flat, 7) == pytest.approx(9 / 16)  # frames 0-3 and 11-15
+    probe = recolored_clips(BouncingShapes(frames=12, resolution=16, num_objects=(1, 1)), 4)
+    x, x_alt = probe["video"], probe["x_alt"]
+    changed = (x_alt != x).any(1)  # (B, T, H, W): where the object is repainted
+    assert changed.any() and not changed[probe["masks"][:, :, 0] == 0].any()  # only on the object
+    static = x[:, :, :1].expand_as(x).contiguous()  # on a static video a window average's influence is its window
+    for k, want in ((2, 0.0), (5, 4 / 11)):  # frames 1-11 around frame 6; 4 of them 4+ away
+        inf = frame_influence(_WindowAverage(k), static, -static, logsnr=-2.0, frame=6)
+        assert far_share(inf, 6) == pytest.approx(want, abs=1e-4)

@@ -19,7 +19,8 @@ the ``block_frames`` the model sees at once (default: the ``num_frames`` it was 
 
 Guidance can only carry from ``x^a`` to ``x^b`` what the prediction ``x_hat^b`` depends on.
 :func:`frame_influence`, the analysis tool of long-video extension, measures that dependence
-frame by frame: how far in time a change in one frame reaches the prediction of another.
+frame by frame: how far in time a change in one frame reaches the prediction of another
+(:func:`recolored_clips` makes its probe on the built-in world, :func:`far_share` sums it up).
 
 Every task takes any denoiser ``model(z_t, logsnr, **cond)`` and passes its other keyword
 arguments (``recon_weight``, ``replacement``, ``sampler``, ``steps``, ``guidance_weight``,
@@ -47,6 +48,8 @@ __all__ = [
     "super_resolve",
     "upsample_video",
     "frame_influence",
+    "far_share",
+    "recolored_clips",
 ]
 
 
@@ -290,3 +293,20 @@ def frame_influence(
         zj[:, :, j] = z_alt[:, :, j]
         out[j] = ((x_hat(zj) - base) * d).sum().double() / norm.double()
     return out
+
+
+def far_share(influence: torch.Tensor, frame: int, min_distance: int = 4) -> float:
+    """Share of the total ``influence`` ``(T,)`` of :func:`frame_influence` on ``frame`` that
+    comes from frames ``min_distance`` or more away."""
+    d = (torch.arange(influence.numel()) - frame).abs()
+    return float(influence[d >= min_distance].sum() / influence.sum())
+
+
+def recolored_clips(world: Any, n: int, seed: int = 7) -> dict[str, torch.Tensor]:
+    """The probe of :func:`frame_influence` on the built-in world (``BouncingShapes``): ``n`` of
+    its clips (``generate_batch`` with masks, seeded by ``seed``) plus ``"x_alt"`` ``(B, 3, T, H, W)``,
+    the same clips with object 0 painted in another palette color (same motion)."""
+    probe = world.generate_batch(n, torch.Generator().manual_seed(seed), return_masks=True)
+    on_object = probe["masks"][:, :, 0][:, None]  # (B, 1, T, H, W)
+    other = world.palette[(probe["colors"][:, 0] + 3) % len(world.palette)]  # (B, 3)
+    return {**probe, "x_alt": (on_object * other[:, :, None, None, None]) * 2 - 1}
