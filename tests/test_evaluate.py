@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from vdm_lite.config import TrainConfig
 from vdm_lite.datasets import BouncingShapes
 from vdm_lite.evaluate import evaluate, load_videos, reproduce_extension, score_videos
 from vdm_lite.experiments.table6 import markdown as table6_markdown
@@ -86,13 +87,13 @@ def test_table6_tells_a_class_model_each_clips_label_or_the_null_one(tmp_path, m
     clip = reproduce_extension(CHECKPOINTS / "shapes-class.safetensors", **kw, out_dir=tmp_path / "clip")
     null = reproduce_extension(CHECKPOINTS / "shapes-class.safetensors", **kw, label="null", out_dir=tmp_path / "null")
     assert seen == [None, None, -1, -1]  # None: conditional_videos takes each real clip's own label
-    assert clip["label"] == "clip" and clip["guidance_weight"] == 1.0 and clip["context_frames"] == 12  # the run's w
+    assert clip["label"] == "clip" and clip["guidance_weight"] == 0.0 and clip["context_frames"] == 12  # unguided unless told
     assert null["label"] == "null" and null["guidance_weight"] is None
     assert "conditioned on the clip's class" in (tmp_path / "clip" / "table6.md").read_text()
     assert "given the null label" in (tmp_path / "null" / "table6.md").read_text()
     assert clip["rows"]["replacement"] != null["rows"]["replacement"]  # the label reaches the network
-    unguided = reproduce_extension(CHECKPOINTS / "shapes-class.safetensors", **kw, guidance_weight=0.0)
-    assert unguided["guidance_weight"] == 0.0 and "guidance weight 0." in table6_markdown(unguided)
+    guided = reproduce_extension(CHECKPOINTS / "shapes-class.safetensors", **kw, guidance_weight=1.0)
+    assert guided["guidance_weight"] == 1.0 and "guidance weight 1." in table6_markdown(guided)
     with pytest.raises(ValueError, match="label must be"):
         reproduce_extension(CHECKPOINTS / "shapes-class.safetensors", **kw, label="none")
 
@@ -270,6 +271,22 @@ def test_the_main_jobs_shipped_model_keeps_each_objects_color_and_shape():
     assert rep["count_stability"] >= 0.95 and rep["class_match"] >= 0.9, rep  # the class it was told
     drifting = evaluate(CHECKPOINTS / "shapes-lowres.safetensors", num=8, steps=16, seed=0, device="cpu")
     assert drifting["color_consistency"] < 0.9, drifting
+
+
+def test_extension_takes_the_runs_context_frames_and_recon_weight_unless_told():
+    """``recon_weight`` and ``context_frames`` are sampling defaults of the run (like its
+    guidance weight): the main job's model extends with w_r = 5 and 12 context frames, the
+    unconditional 16x16 model with w_r = 20 and half a block; given values win."""
+    kw = dict(mode="extend", num=1, steps=1, total_frames=20, device="cpu")
+    main = evaluate(CHECKPOINTS / "shapes-lowres-class.safetensors", **kw)
+    assert (main["context_frames"], main["recon_weight"]) == (12, 5.0), main
+    uncond = evaluate(CHECKPOINTS / "shapes-lowres.safetensors", **kw)
+    assert (uncond["context_frames"], uncond["recon_weight"]) == (8, 20.0), uncond
+    assert main["guidance_weight"] == 0.0  # the label, not guidance, unless told (the run's w = 1 is for samples)
+    told = evaluate(CHECKPOINTS / "shapes-lowres-class.safetensors", **kw, context_frames=10, recon_weight=7.0, guidance_weight=1.0)
+    assert (told["context_frames"], told["recon_weight"], told["guidance_weight"]) == (10, 7.0, 1.0), told
+    with pytest.raises(ValueError, match="context_frames must lie in"):
+        TrainConfig(frames=16, context_frames=16)
 
 
 def test_conditional_modes_refuse_guidance_for_an_unconditional_model():

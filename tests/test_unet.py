@@ -397,6 +397,9 @@ def test_preset_layouts_say_which_levels_attend_and_with_how_many_heads():
     assert layout("cpu-lowres-class") == layout("cpu-lowres")  # the main job: the same U-Net, told the class
     main = get_train_preset("cpu-lowres-class")
     assert (main.condition, main.cond_drop_prob, main.guidance_weight, main.steps) == ("class", 0.1, 1.0, 4000)
+    # its extension defaults (eq. (7)'s w_r, frames carried between blocks), as measured in benchmarks/results/coherence
+    assert (main.recon_weight, main.context_frames, main.extension_context()) == (5.0, 12, 12)
+    assert get_train_preset("cpu-lowres").extension_context() == 8  # unset: half a block
     m = get_preset("cpu-tiny", mid_attention=False).layout()
     assert [r["level"] for r in m] == [0, 1, "mid"] and m[-1]["heads"] == 0
     assert [r["channels"] for r in m] == [16, 32, 32]

@@ -202,12 +202,13 @@ def cmd_config(args, extra) -> int:
     return 0
 
 
-def _recon_weight(args) -> float:
-    """w_r: the user's, or what notebooks 09/10 found best on the shipped models (the strength of
-    eq. (8) falls as 1/scale^2, so its weight grows as scale^2)."""
+def _recon_weight(args) -> float | None:
+    """w_r: the user's; for superres/upsample what notebook 10 found best on the shipped model (the
+    strength of eq. (8) falls as 1/scale^2, so its weight grows as scale^2); else None: the run's
+    ``recon_weight`` (eq. (7))."""
     if args.recon_weight is not None:
         return args.recon_weight
-    return 10.0 * (args.scale / 2) ** 2 if args.mode in ("superres", "upsample") else 20.0
+    return 10.0 * (args.scale / 2) ** 2 if args.mode in ("superres", "upsample") else None
 
 
 def cmd_sample(args, extra) -> int:
@@ -251,7 +252,7 @@ def cmd_sample(args, extra) -> int:
             model, cfg, args.mode, args.num, video=video, context_frames=args.context_frames, total_frames=args.total_frames,
             factor=args.factor, scale=args.scale, class_label=args.class_label, seed=args.seed, device=args.device,
             method=args.method, replacement=args.replacement, recon_weight=_recon_weight(args), downsampler=args.downsampler,
-            sampler=args.sampler, steps=args.steps, guidance_weight=args.guidance or 0.0, **kw,
+            sampler=args.sampler, steps=args.steps, guidance_weight=args.guidance, **kw,
         )  # fmt: skip
         outputs = [("", result["output"]), ("-input", result["input"])]
         outputs += [("-truth", result["truth"])] if result["truth"] is not None else []
@@ -412,7 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sampler", choices=["ancestral", "pc", "ddim"], default="ancestral")
     s.add_argument("--steps", type=_positive, default=128, help="sampling steps (default 128)")
     s.add_argument("--gamma", type=float, default=None, help="ancestral variance interpolation, eq. (4) (default: the config's)")
-    s.add_argument("--guidance", type=float, default=None, help="classifier-free guidance weight w, eq. (6)")
+    s.add_argument("--guidance", type=float, default=None,
+                   help="class-conditional model: classifier-free guidance weight w, eq. (6) (default: the run's for "
+                        "--mode=sample, 0 for the conditional modes)")  # fmt: skip
     s.add_argument("--class-label", type=int, nargs="*", default=None, help="class label(s) for a class-conditional model")
     s.add_argument("--text", nargs="*", default=None, help="caption(s) for a text-conditional model")
     s.add_argument("--num", type=_positive, default=4, help="number of videos")
@@ -433,9 +436,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--method", choices=["reconstruction", "replacement"], default="reconstruction", help="reconstruction guidance, eq. (7) (default), or replacement only")
     c.add_argument("--replacement", choices=["forward", "posterior"], default="forward", help="replace z^a by a sample of q(z_s^a | x^a) (forward) or q(z_s^a | x^a, z_t^a)")
     c.add_argument("--recon-weight", type=float, default=None,
-                   help="w_r of eq. (7)/(8); default 20 for predict/extend/interpolate and 10 * (scale/2)^2 for superres/upsample, "
-                        "as measured best on the shipped models in notebooks 09 and 10 (the paper used 9 and 50)")  # fmt: skip
-    c.add_argument("--context-frames", type=_positive, default=None, help="known frames carried between blocks (default half a block)")
+                   help="w_r of eq. (7)/(8); default the run's for predict/extend/interpolate (20, and 5 for the main job's model) "
+                        "and 10 * (scale/2)^2 for superres/upsample, as measured best on the shipped models in notebooks 09 "
+                        "and 10 (the paper used 9 and 50)")  # fmt: skip
+    c.add_argument("--context-frames", type=_positive, default=None,
+                   help="predict: known first frames (default half a block); extend/upsample: frames carried between blocks "
+                        "(default the run's: half a block, 12 for the main job's model)")  # fmt: skip
     c.add_argument("--total-frames", type=_positive, default=None, help="length of an extended video (default 4 blocks)")
     c.add_argument("--factor", type=_positive, default=4, help="frame-rate factor of interpolate/upsample (default 4)")
     c.add_argument("--scale", type=_positive, default=2,
@@ -460,9 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--sampler", choices=["ancestral", "pc", "ddim"], default="ancestral")
     ev.add_argument("--total-frames", type=_positive, default=None, help="extend mode: video length (default 4 blocks)")
     ev.add_argument("--method", choices=["reconstruction", "replacement"], default="reconstruction")
-    ev.add_argument("--recon-weight", type=float, default=20.0, help="w_r of eq. (7) in extend mode (default 20)")
-    ev.add_argument("--context-frames", type=_positive, default=None, help="extend mode: known frames carried between blocks (default half a block)")
-    ev.add_argument("--guidance", type=float, default=None, help="class-conditional model: guidance weight w of eq. (6) (default: the run's)")
+    ev.add_argument("--recon-weight", type=float, default=None, help="w_r of eq. (7) in extend mode (default the run's)")
+    ev.add_argument("--context-frames", type=_positive, default=None,
+                    help="extend mode: known frames carried between blocks (default the run's; half a block unless set)")
+    ev.add_argument("--guidance", type=float, default=None,
+                    help="class-conditional model: guidance weight w of eq. (6) (default: the run's; 0 in extend mode)")
     ev.add_argument("--resolution", type=_positive, default=None, help="folder mode: resize videos to this (default 32)")
     ev.add_argument("--i3d", default=None, help="local I3D weights file for FVD (see vdm_lite.metrics.i3d)")
     ev.add_argument("--seed", type=int, default=0)
@@ -488,10 +496,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--domain-net", default=None, help="table4/5: ShapesNet weights (default: the shipped ones)")
     rp.add_argument("--total-frames", type=_positive, default=None, help="table6: extended length (default 4 blocks)")
     rp.add_argument("--context-frames", type=_positive, default=None,
-                    help="table6: known frames carried between blocks (default half a block)")
+                    help="table6: known frames carried between blocks (default the run's; half a block unless set)")
     rp.add_argument("--recon-weights", default="5,20", help="table6: comma-separated w_r values (default 5,20)")
     rp.add_argument("--guidance", type=float, default=None,
-                    help="table6, class-conditional model told each clip's class: guidance weight w of eq. (6) (default: the run's)")
+                    help="table6, class-conditional model told each clip's class: guidance weight w of eq. (6) (default 0)")
     rp.add_argument("--null-label", action="store_true",
                     help="table6, class-conditional model: give the null label (unconditional) instead of each clip's class")
     rp.add_argument("--guidance-weights", default="0,1,2,5", help="table5: comma-separated w values (default 0,1,2,5)")

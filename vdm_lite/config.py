@@ -98,6 +98,8 @@ class TrainConfig:
     sample_steps: int = 128
     gamma: float = 0.0
     guidance_weight: float = 0.0
+    recon_weight: float = 20.0  # w_r of eq. (7) for predict / extend / interpolate, unless told
+    context_frames: int = 0  # known frames carried between blocks when extending; 0: half a block
     fps: int = 8
 
     def __post_init__(self):
@@ -112,6 +114,13 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.image_frames < 0:
             raise ValueError("image_frames must be >= 0")
+        if not 0 <= self.context_frames < self.frames:
+            raise ValueError(f"context_frames must lie in [0, frames) = [0, {self.frames}), got {self.context_frames}")
+
+    def extension_context(self) -> int:
+        """Known frames carried from block to block when a video is extended (Section 3.1):
+        ``context_frames``, or half a block when it is 0."""
+        return self.context_frames or self.frames // 2
 
     @staticmethod
     def structural_keys() -> list[str]:
@@ -165,6 +174,8 @@ TRAIN_KEYS = {
     "sample_steps": "sampling steps",
     "gamma": "ancestral variance interpolation, eq. (4)",
     "guidance_weight": "classifier-free guidance weight w of the samples, eq. (6)",
+    "recon_weight": "reconstruction guidance weight w_r of eq. (7) that predict, extend and interpolate use unless told",
+    "context_frames": "known frames carried between blocks when a video is extended; 0: half a block",
     "fps": "frames per second of the sample videos",
 }
 
@@ -230,8 +241,9 @@ PRESETS: dict[str, TrainConfig] = {
         description="the main job: cpu-lowres told the object's class (shape x color) from step 0, sampled with "
                     "classifier-free guidance w=1; about 65 min on 2 CPU cores",
         model=get_model_preset("cpu-small", image_size=16), frames=16, resolution=16, num_objects=(1, 1), steps=4000,
-        batch_size=8, lr=1e-3, condition="class", cond_drop_prob=0.1, guidance_weight=1.0, log_every=50,
-        ckpt_every=250, sample_every=1000, sample_steps=64, run_dir="runs/cpu-lowres-class", precision="fp32",
+        batch_size=8, lr=1e-3, condition="class", cond_drop_prob=0.1, guidance_weight=1.0, recon_weight=5.0,
+        context_frames=12, log_every=50, ckpt_every=250, sample_every=1000, sample_steps=64,
+        run_dir="runs/cpu-lowres-class", precision="fp32",
         ema_decay=0.995, warmup_steps=100,
     ),
     "colab": TrainConfig(

@@ -149,7 +149,7 @@ def evaluate(
     total_frames: int | None = None,
     context_frames: int | None = None,
     method: str = "reconstruction",
-    recon_weight: float = 20.0,
+    recon_weight: float | None = None,
     guidance_weight: float | None = None,
     resolution: int | None = None,
     i3d: str | Path | None = None,
@@ -160,7 +160,8 @@ def evaluate(
     videos are sampled, or with ``mode="extend"`` real first blocks of its data are extended
     to ``total_frames``) or a folder of video files (``resolution`` defaults to 32). A
     class-conditional model is told classes 0, 1, 2, ... (or each real clip's class when it
-    extends) and guided with ``guidance_weight`` (eq. (6); default: the run's). Writes
+    extends) and guided with ``guidance_weight`` (eq. (6); default: the run's for samples, 0 when
+    it extends, as :func:`vdm_lite.sampling.conditional_videos`). Writes
     ``report.json`` and ``report.png`` to ``out_dir`` when given; returns the report.
 
     Unreadable files of a folder are skipped, and named in the report (``skipped``: file name
@@ -185,7 +186,7 @@ def evaluate(
         model, cfg, step = load_model(path, device=device)
         dataset = build_dataset(cfg)
         settings.update(kind="model", step=step, mode=mode, sampler=sampler, steps=steps, preset=cfg.description)
-        w = cfg.guidance_weight if guidance_weight is None else guidance_weight
+        w = guidance_weight if guidance_weight is not None else cfg.guidance_weight if mode == "sample" else 0.0
         if cfg.condition == "class":
             settings["guidance_weight"] = w
         t0 = time.perf_counter()
@@ -196,7 +197,8 @@ def evaluate(
             labels = label
         elif mode == "extend":
             total = total_frames or 4 * cfg.frames
-            context = context_frames or cfg.frames // 2
+            context = context_frames or cfg.extension_context()
+            recon_weight = cfg.recon_weight if recon_weight is None else recon_weight
             res = conditional_videos(model, cfg, "extend", num, total_frames=total, context_frames=context, seed=seed,
                                      method=method, recon_weight=recon_weight, sampler=sampler, steps=steps,
                                      guidance_weight=w)  # fmt: skip

@@ -177,14 +177,19 @@ def conditional_videos(
     or, without one, from ``n`` real clips of the model's own data (so the truth is known).
 
     Modes (``kwargs`` go to the :mod:`vdm_lite.tasks` drivers: ``method``, ``recon_weight``,
-    ``sampler``, ``steps``, ``replacement``, ``downsampler``, ...); ``guidance_weight`` is the
-    classifier-free guidance of a class-conditional model (eq. (6); default: the run's, as
-    :func:`sample_videos`), and unconditional models take none (0 or ``None``):
+    ``sampler``, ``steps``, ``replacement``, ``downsampler``, ...; ``recon_weight`` of eq. (7)
+    defaults to the run's, ``cfg.recon_weight``, in the temporal modes); ``guidance_weight`` is the
+    classifier-free guidance of a class-conditional model (eq. (6)), told each clip's class
+    (default: 0, no guidance: the known frames and the label carry the object, and a guided
+    step costs two network calls; the main job's model extended to 64 frames keeps every color
+    either way, and loses slightly more objects at w = 1, ``benchmarks/results/coherence/``);
+    unconditional models take none (0 or ``None``):
 
     * ``"predict"``: the first ``context_frames`` (default half the model's frames) given,
       the rest of one block generated;
     * ``"extend"``: a first block given, extended to ``total_frames`` (default 4 blocks),
-      ``context_frames`` carried between blocks;
+      ``context_frames`` (default the run's, :meth:`TrainConfig.extension_context`) carried
+      between blocks;
     * ``"interpolate"``: a video at frame skip ``factor`` to frame skip 1;
     * ``"superres"``: a video at ``1/scale`` of the model's resolution to full resolution, eq. (8);
     * ``"upsample"``: both at once (Figure 2): low resolution at frame skip ``factor`` to full
@@ -207,7 +212,10 @@ def conditional_videos(
     low = res // scale
     if res % scale or scale < 1:
         raise ValueError(f"scale {scale} does not divide the model's resolution {res}")
-    context = context_frames or block // 2
+    # prediction is given half a block unless told; extension carries the run's context frames
+    context = context_frames or (block // 2 if mode == "predict" else cfg.extension_context())
+    if mode in ("predict", "extend", "interpolate") and kwargs.get("recon_weight") is None:
+        kwargs["recon_weight"] = cfg.recon_weight  # the run's w_r of eq. (7)
     truth = None
     cond: dict[str, Any] = {}
     if video is None:  # real clips, long enough for the mode
@@ -237,7 +245,7 @@ def conditional_videos(
     if cfg.condition == "class":
         labels = torch.as_tensor(0 if class_label is None else class_label).reshape(-1)
         cond["class_label"] = labels.expand(video.shape[0]).to(device) if labels.numel() == 1 else labels.to(device)
-        kwargs["guidance_weight"] = cfg.guidance_weight if guidance_weight is None else guidance_weight
+        kwargs["guidance_weight"] = guidance_weight or 0.0
     elif cfg.condition == "text":
         raise ValueError("conditional modes support unconditional and class-conditional models")
     elif guidance_weight:

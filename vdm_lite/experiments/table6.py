@@ -56,7 +56,8 @@ def reproduce_extension(
     is told its caption), or the null label (``label="null"``: the same network as an
     unconditional model, the one classifier-free guidance's dropout trained); an unconditional
     model has no label to give. Told its label, it is guided with ``guidance_weight`` (eq. (6);
-    default: the run's). Writes ``table6.md``, ``table6.json``
+    default 0, as :func:`vdm_lite.sampling.conditional_videos`). ``context_frames`` defaults to
+    the run's (:meth:`vdm_lite.config.TrainConfig.extension_context`). Writes ``table6.md``, ``table6.json``
     and ``table6.png`` to ``out_dir`` when given (with ``command``, the command line that made them)."""
     from ..config import build_dataset
     from ..metrics import extension_boundaries
@@ -66,10 +67,10 @@ def reproduce_extension(
         raise ValueError(f"label must be 'clip' or 'null', got {label!r}")
     model, cfg, step = load_model(path, device=device)
     conditional = cfg.condition == "class"
-    gw = (cfg.guidance_weight if guidance_weight is None else guidance_weight) if conditional and label == "clip" else 0.0
+    gw = (guidance_weight or 0.0) if conditional and label == "clip" else 0.0
     dataset = build_dataset(cfg)
     total = total_frames or 4 * cfg.frames
-    context = context_frames or cfg.frames // 2
+    context = context_frames or cfg.extension_context()
     bounds = extension_boundaries(cfg.frames, total, cfg.frames, context)
     runs = [("replacement", "replacement", 0.0)] + [(f"reconstruction w_r={w:g}", "reconstruction", float(w)) for w in recon_weights]
     rows, videos = {}, {}
