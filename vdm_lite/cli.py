@@ -13,7 +13,7 @@
     vdm-lite export runs/cpu-small data/checkpoints/x.safetensors   # fp16 weights to share (--overwrite to replace)
     vdm-lite evaluate runs/cpu-lowres-class --num=16 --steps=32       # world-rule scores (+ FVD with --i3d)
     vdm-lite reproduce table6 data/checkpoints/shapes-lowres.safetensors   # replacement vs eq. (7)
-    vdm-lite reproduce table5 data/checkpoints/shapes-class.safetensors    # guidance weights 0/1/2/5
+    vdm-lite reproduce table5 data/checkpoints/shapes-lowres-class.safetensors    # guidance weights 0/1/2/5
     vdm-lite reproduce table4 --train-steps=1000                           # 0/4/8 image frames
     vdm-lite reproduce table2 CKPT --data=softmotion30_44k --i3d=i3d_torchscript.pt   # the paper's BAIR protocol
     vdm-lite train-domain --steps=2500                    # the world's video network (domain FD / IS)

@@ -1,6 +1,6 @@
 """Table 5 at small scale: classifier-free guidance weights, fidelity against diversity.
 
-    vdm-lite reproduce table5 data/checkpoints/shapes-class.safetensors --num=36 --steps=32
+    vdm-lite reproduce table5 data/checkpoints/shapes-lowres-class.safetensors --num=36 --steps=32
 
 :func:`reproduce_guidance` samples a class-conditional model of the built-in world with
 classifier-free guidance, eq. (6), at several weights and scores each set by the world's rules
