@@ -285,8 +285,10 @@ def test_extension_takes_the_runs_context_frames_and_recon_weight_unless_told():
     assert main["guidance_weight"] == 0.0  # the label, not guidance, unless told (the run's w = 1 is for samples)
     told = evaluate(CHECKPOINTS / "shapes-lowres-class.safetensors", **kw, context_frames=10, recon_weight=7.0, guidance_weight=1.0)
     assert (told["context_frames"], told["recon_weight"], told["guidance_weight"]) == (10, 7.0, 1.0), told
-    with pytest.raises(ValueError, match="context_frames must lie in"):
-        TrainConfig(frames=16, context_frames=16)
+    with pytest.raises(ValueError, match="context_frames=16 leaves no new frame in a block of 16"):
+        TrainConfig(frames=16, context_frames=16).extension_context()
+    with pytest.raises(ValueError, match="context_frames must be >= 0"):
+        TrainConfig(context_frames=-1)
 
 
 def test_conditional_modes_refuse_guidance_for_an_unconditional_model():

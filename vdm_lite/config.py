@@ -114,12 +114,16 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.image_frames < 0:
             raise ValueError("image_frames must be >= 0")
-        if not 0 <= self.context_frames < self.frames:
-            raise ValueError(f"context_frames must lie in [0, frames) = [0, {self.frames}), got {self.context_frames}")
+        if self.context_frames < 0:
+            raise ValueError(f"context_frames must be >= 0 (0: half a block), got {self.context_frames}")
 
     def extension_context(self) -> int:
         """Known frames carried from block to block when a video is extended (Section 3.1):
-        ``context_frames``, or half a block when it is 0."""
+        ``context_frames``, or half a block when it is 0. (Checked here, not at construction, so
+        that ``frames=8`` can override a preset made for longer blocks.)"""
+        if self.context_frames >= self.frames:
+            raise ValueError(f"context_frames={self.context_frames} leaves no new frame in a block of {self.frames}: "
+                             f"give fewer context frames (below {self.frames})")  # fmt: skip
         return self.context_frames or self.frames // 2
 
     @staticmethod
