@@ -346,3 +346,18 @@ def test_package_map_names_functions_that_exist():
             source = (ROOT / module).read_text()
             for name in re.findall(r"`([A-Za-z_]\w*)`", what):
                 assert re.search(rf"^(def|class) {name}\b|^{name}\b *[:=]", source, re.M), f"{module} has no {name}"
+
+
+def test_table6_summary_says_what_a_class_model_was_told():
+    """The summary's setting names the label and guidance of a class-conditional Table 6 run; a
+    null-label run (no guidance weight recorded: ``None``) is named as such, not formatted as a weight."""
+    from vdm_lite.experiments.report import _summary_row
+
+    told = json.loads((RESULTS / "table6" / "class" / "table6.json").read_text())
+    setting, _ = _summary_row(told, "table6")
+    assert "told each clip's class, guidance w = 0" in setting and "12 context frames" in setting
+    null = {**told, "label": "null", "guidance_weight": None}
+    setting, _ = _summary_row(null, "table6")
+    assert "told the null label" in setting and "guidance" not in setting
+    uncond = json.loads((RESULTS / "table6" / "table6.json").read_text())
+    assert "told" not in _summary_row(uncond, "table6")[0]

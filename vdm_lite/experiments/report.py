@@ -196,9 +196,10 @@ def _summary_row(result: dict, name: str) -> tuple[str, str]:
     elif name == "table6":
         setting = (f"{result['num_videos']} real first blocks extended {result['block_frames']} → {result['total_frames']} "
                    f"frames, model `{result['source']}` (step {result['step']}), {result['steps']} {result['sampler']} steps")
-        told = {"clip": "each clip's class", "null": "the null label"}.get(result.get("label", ""))
-        if told:  # a class-conditional model
-            setting += f", told {told}, guidance w = {result.get('guidance_weight', 0):g}"
+        if result.get("label") == "clip":  # a class-conditional model told each clip's class
+            setting += f", told each clip's class, guidance w = {result.get('guidance_weight') or 0:g}"
+        elif result.get("label") == "null":  # the same network unconditioned: no guidance to give
+            setting += ", told the null label"
         if result.get("context_frames", result["block_frames"] // 2) != result["block_frames"] // 2:
             setting += f", {result['context_frames']} context frames"
         numbers = "position jump at block boundaries (x typical): " + ", ".join(
