@@ -15,8 +15,8 @@ import torch
 from vdm_lite.viz import save_video
 
 
-def cli(*args, cwd=None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "VDM_LITE_PROGRESS": "0"}
+def cli(*args, cwd=None, home=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "VDM_LITE_PROGRESS": "0", **({"HOME": str(home)} if home else {})}
     return subprocess.run([sys.executable, "-m", "vdm_lite.cli", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
 
@@ -53,6 +53,18 @@ def test_resuming_a_finished_run_trains_nothing_and_says_so(run, tmp_path):
     assert "done at step 2, no steps left to train" in res.stdout and "nan" not in res.stdout, res.stdout
     after = torch.load(mine / "checkpoint.pt", weights_only=True)["ema"]
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_paths_may_start_with_a_tilde(run, tmp_path):
+    """``--run-dir=~/runs/x``: the shell does not expand a "~" after "=", the command does
+    (here HOME is a temporary folder holding a copy of the run)."""
+    shutil.copytree(run, tmp_path / "run")
+    res = cli("train", "--preset=cpu-smoke", "--run-dir=~/run", "steps=2", "sample_every=-1", "--resume", home=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "no steps left to train" in res.stdout and str(tmp_path / "run") in res.stdout, res.stdout
+    res = cli("export", "~/run", "~/weights.safetensors", home=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (tmp_path / "weights.safetensors").is_file() and not (tmp_path / "~").exists()
 
 
 def test_train_refuses_to_overwrite_a_run(run):

@@ -535,10 +535,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+PATH_ARGS = ("run_dir", "run", "path", "out", "input", "checkpoint", "i3d")  # arguments that name files or folders
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     args, extra = parser.parse_known_args(argv)
+    for name in PATH_ARGS:  # "--run-dir=~/runs/x": the shell leaves a "~" after "=" to us
+        if isinstance(getattr(args, name, None), str):
+            setattr(args, name, os.path.expanduser(getattr(args, name)))
     args.argv = argv  # the command line, recorded next to results
     try:
         return args.func(args, extra)

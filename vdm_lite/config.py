@@ -25,6 +25,7 @@ Any field can be overridden: ``vdm-lite train --preset=cpu-small steps=2000 mode
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -301,8 +302,8 @@ def build_dataset(cfg: TrainConfig):
     if not cfg.data_root:
         raise ValueError(f"dataset {cfg.dataset!r} reads files: set data_root=PATH")
     if cfg.dataset == "folder":
-        return D.VideoFolder(cfg.data_root, cfg.frames, cfg.resolution, cfg.frame_skip, split="train", on_error="skip", seed=cfg.data_seed)
-    return D.MovingMNIST(cfg.data_root, cfg.frames, cfg.frame_skip, clip="random", resolution=cfg.resolution,
+        return D.VideoFolder(os.path.expanduser(cfg.data_root), cfg.frames, cfg.resolution, cfg.frame_skip, split="train", on_error="skip", seed=cfg.data_seed)
+    return D.MovingMNIST(os.path.expanduser(cfg.data_root), cfg.frames, cfg.frame_skip, clip="random", resolution=cfg.resolution,
                          channels=cfg.model.in_channels, seed=cfg.data_seed)  # fmt: skip
 
 
