@@ -85,6 +85,16 @@ def test_overwrite_moves_the_old_run_aside(run, tmp_path):
     assert (mine / "checkpoint.pt").exists() and str(moved) in res.stdout
 
 
+def test_overwrite_puts_the_old_run_back_when_the_new_one_cannot_start(run, tmp_path):
+    mine = tmp_path / "run"
+    shutil.copytree(run, mine)
+    before = sorted(p.name for p in mine.iterdir())
+    res = cli("train", "--preset=cpu-smoke", f"--run-dir={mine}", "steps=2", "--overwrite", "dataset=folder",
+              f"data_root={tmp_path / 'missing'}")  # fmt: skip
+    assert_one_line_error(res, "train", "does not exist")
+    assert sorted(p.name for p in mine.iterdir()) == before and not list(tmp_path.glob("run.old-*"))
+
+
 def test_export_refuses_to_overwrite_a_file_unless_asked(run, tmp_path):
     out = tmp_path / "model.safetensors"
     from safetensors.torch import load_file

@@ -160,8 +160,16 @@ def cmd_train(args, extra) -> int:
     from .train import Trainer, TrainingDiverged
 
     cfg = apply_overrides(get_preset(args.preset), _split_overrides(extra))
-    moved = _prepare_run_dir(Path(args.run_dir or cfg.run_dir), args.resume, args.overwrite)
-    trainer = Trainer(cfg, run_dir=args.run_dir, resume=args.resume)
+    run_dir = Path(args.run_dir or cfg.run_dir)
+    moved = _prepare_run_dir(run_dir, args.resume, args.overwrite)
+    try:
+        trainer = Trainer(cfg, run_dir=run_dir, resume=args.resume)
+    except BaseException:
+        if moved is not None and not (run_dir.exists() and any(run_dir.iterdir())):  # nothing new there yet:
+            if run_dir.exists():
+                run_dir.rmdir()
+            moved.rename(run_dir)  # the old run goes back where it was
+        raise
     if trainer.dist.main:
         n = sum(p.numel() for p in trainer.model.parameters())
         if moved is not None:
