@@ -171,9 +171,10 @@ def super_resolve(
     clip_x: bool | Sequence[float] | None = True,
     **kwargs: Any,
 ) -> torch.Tensor:
-    """Spatial super-resolution with a high-resolution unconditional model, eq. (8):
+    """Spatial super-resolution with a high-resolution model trained only to generate, eq. (8):
     ``low_res`` ``(B, C, T, h, w)`` to ``(B, C, T, H, W)`` with ``H, W = size`` multiples of
-    ``h, w``. ``kwargs`` go to :func:`conditional_sample`."""
+    ``h, w``. ``kwargs`` go to :func:`conditional_sample` (a conditional model's
+    ``class_label=``/``text=`` among them)."""
     return conditional_sample(model, low_res=low_res, size=size, downsampler=downsampler, recon_weight=recon_weight,
                               clip_x=clip_x, **kwargs)  # fmt: skip
 
