@@ -64,6 +64,12 @@ class _Parser(argparse.ArgumentParser):
         return super().format_help()
 
 
+def _path(text: str) -> str:
+    """argparse type of every argument naming a file or folder: ``~`` is the home folder, also in
+    ``--run-dir=~/runs/x``, where the shell leaves it as typed."""
+    return os.path.expanduser(text)
+
+
 def _positive(text: str) -> int:
     """argparse type: a whole number >= 1 (0 videos or 0 steps is a mistake, not a request)."""
     try:
@@ -407,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
             description="Train a model on a preset; any config field can be overridden as key=value (listed below).")  # fmt: skip
     t.add_argument("--preset", default="cpu-lowres-class",
                    help="training preset (see `vdm-lite presets`); default cpu-lowres-class, the main job")
-    t.add_argument("--run-dir", default=None, help="run directory (default: the preset's runs/<name>)")
+    t.add_argument("--run-dir", type=_path, default=None, help="run directory (default: the preset's runs/<name>)")
     t.add_argument("--resume", action="store_true", help="continue from run-dir/checkpoint.pt exactly")
     t.add_argument("--overwrite", action="store_true",
                    help="start a new run where one is (checkpoint.pt or log.csv): the old one is moved to RUN.old-<time>")
@@ -416,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     s = add("sample", help="sample videos from a trained run", description="Sample videos from a run directory, checkpoint.pt or a .safetensors file.")
-    s.add_argument("run", help="run directory, checkpoint.pt or weights .safetensors")
+    s.add_argument("run", type=_path, help="run directory, checkpoint.pt or weights .safetensors")
     s.add_argument("--weights", choices=["ema", "model"], default="ema", help="EMA weights (default) or raw weights")
     s.add_argument("--sampler", choices=["ancestral", "pc", "ddim"], default="ancestral")
     s.add_argument("--steps", type=_positive, default=128, help="sampling steps (default 128)")
@@ -431,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--fps", type=_positive, default=8)
     s.add_argument("--formats", type=_formats, default="gif,mp4,png", help="comma-separated: gif, mp4, png (frame grid)")
-    s.add_argument("--out", default=None, help="output path stem, e.g. out/v for out/v.gif (default: a new numbered folder, "
+    s.add_argument("--out", type=_path, default=None, help="output path stem, e.g. out/v for out/v.gif (default: a new numbered folder, "
                                                "RUN/samples/MODE-NNN/MODE.* for a run directory, runs/samples/STEM-MODE-NNN/MODE.* "
                                                "for a file)")  # fmt: skip
     s.add_argument("--device", default=None, help="cpu, cuda, ... (default: best available)")
@@ -440,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sample: unconditional; predict: the rest of a block from its first frames; extend: a long video "
                         "block by block; interpolate: raise the frame rate by --factor; superres: --scale x resolution, "
                         "eq. (8); upsample: both (Figure 2). Default sample")  # fmt: skip
-    c.add_argument("--input", default=None, help="input video file; default: --num real clips of the model's own data (the truth is written too)")
+    c.add_argument("--input", type=_path, default=None, help="input video file; default: --num real clips of the model's own data (the truth is written too)")
     c.add_argument("--method", choices=["reconstruction", "replacement"], default="reconstruction", help="reconstruction guidance, eq. (7) (default), or replacement only")
     c.add_argument("--replacement", choices=["forward", "posterior"], default="forward", help="replace z^a by a sample of q(z_s^a | x^a) (forward) or q(z_s^a | x^a, z_t^a)")
     c.add_argument("--recon-weight", type=float, default=None,
@@ -458,8 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sample)
 
     e = add("export", help="write a run's weights as one safetensors file to share")
-    e.add_argument("run", help="run directory, checkpoint.pt or .safetensors")
-    e.add_argument("out", help="output .safetensors path")
+    e.add_argument("run", type=_path, help="run directory, checkpoint.pt or .safetensors")
+    e.add_argument("out", type=_path, help="output .safetensors path")
     e.add_argument("--weights", choices=["ema", "model"], default="ema")
     e.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16")
     e.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
@@ -467,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = add("evaluate", help="score a model's samples or a folder of videos (JSON report and plot)",
                         description="Score videos by the built-in world's rules (objects detected from pixels), and FVD with local I3D weights.")  # fmt: skip
-    ev.add_argument("path", help="run directory, checkpoint.pt, .safetensors, or a folder of video files (one video per file)")
+    ev.add_argument("path", type=_path, help="run directory, checkpoint.pt, .safetensors, or a folder of video files (one video per file)")
     ev.add_argument("--num", type=_positive, default=16, help="videos to sample (default 16)")
     ev.add_argument("--mode", choices=["sample", "extend"], default="sample", help="unconditional samples, or real first blocks extended (scores block boundaries)")
     ev.add_argument("--steps", type=_positive, default=64)
@@ -480,9 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--guidance", type=float, default=None,
                     help="class-conditional model: guidance weight w of eq. (6) (default: the run's; 0 in extend mode)")
     ev.add_argument("--resolution", type=_positive, default=None, help="folder mode: resize videos to this (default 32)")
-    ev.add_argument("--i3d", default=None, help="local I3D weights file for FVD (see vdm_lite.metrics.i3d)")
+    ev.add_argument("--i3d", type=_path, default=None, help="local I3D weights file for FVD (see vdm_lite.metrics.i3d)")
     ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--out", default=None, help="output folder (default: a new numbered folder, PATH/eval/MODE-NNN for a "
+    ev.add_argument("--out", type=_path, default=None, help="output folder (default: a new numbered folder, PATH/eval/MODE-NNN for a "
                                                 "directory, runs/eval/STEM-MODE-NNN for a file)")  # fmt: skip
     ev.add_argument("--device", default=None)
     ev.set_defaults(func=cmd_evaluate)
@@ -494,14 +500,14 @@ def build_parser() -> argparse.ArgumentParser:
                                     "table1/table2/table3: the paper's UCF101/BAIR/Kinetics-600 protocols on real data "
                                     "(--data=PATH, --c3d/--i3d=WEIGHTS, --smoke; see vdm_lite.experiments.protocols).")  # fmt: skip
     rp.add_argument("table", choices=["table1", "table2", "table3", "table4", "table5", "table6"])
-    rp.add_argument("checkpoint", nargs="?", default=None,
+    rp.add_argument("checkpoint", type=_path, nargs="?", default=None,
                     help="table5: a class-conditional model; table6: any model of the built-in world (run dir or .safetensors)")
     rp.add_argument("--num", type=_positive, default=None, help="videos per row (default: table4 32, table5 36, table6 8)")
     rp.add_argument("--num-real", type=_positive, default=512, help="table4/5: real clips of the FD-domain reference (default 512)")
     rp.add_argument("--steps", type=_positive, default=64, help="sampler steps (default 64)")
     rp.add_argument("--sampler", choices=["ancestral", "pc"], default="ancestral")
     rp.add_argument("--seed", type=int, default=0)
-    rp.add_argument("--domain-net", default=None, help="table4/5: ShapesNet weights (default: the shipped ones)")
+    rp.add_argument("--domain-net", type=_path, default=None, help="table4/5: ShapesNet weights (default: the shipped ones)")
     rp.add_argument("--total-frames", type=_positive, default=None, help="table6: extended length (default 4 blocks)")
     rp.add_argument("--context-frames", type=_positive, default=None,
                     help="table6: known frames carried between blocks (default the run's; half a block unless set)")
@@ -520,7 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="table4: train each setting from this many seeds (the preset's, +1, ...) and compare within each seed")
     rp.add_argument("--num-heldout", type=_positive, default=256,
                     help="table4: held-out real clips on which each model's training loss is compared (default 256)")
-    rp.add_argument("--out", default=None, help="output folder (default runs/reproduce/TABLE)")
+    rp.add_argument("--out", type=_path, default=None, help="output folder (default runs/reproduce/TABLE)")
     rp.add_argument("--device", default=None)
     rp.set_defaults(func=cmd_reproduce)
 
@@ -529,7 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     td.add_argument("--steps", type=_positive, default=2500)
     td.add_argument("--batch-size", type=_positive, default=32)
     td.add_argument("--seed", type=int, default=0)
-    td.add_argument("--out", default=None, help="output .safetensors (default: vdm_lite/metrics/shapes_net.safetensors)")
+    td.add_argument("--out", type=_path, default=None, help="output .safetensors (default: vdm_lite/metrics/shapes_net.safetensors)")
     td.set_defaults(func=cmd_train_domain)
 
     pr = add("presets", help="list the training presets")
@@ -543,16 +549,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-PATH_ARGS = ("run_dir", "run", "path", "out", "input", "checkpoint", "i3d")  # arguments that name files or folders
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     args, extra = parser.parse_known_args(argv)
-    for name in PATH_ARGS:  # "--run-dir=~/runs/x": the shell leaves a "~" after "=" to us
-        if isinstance(getattr(args, name, None), str):
-            setattr(args, name, os.path.expanduser(getattr(args, name)))
     args.argv = argv  # the command line, recorded next to results
     try:
         return args.func(args, extra)

@@ -303,9 +303,10 @@ def build_dataset(cfg: TrainConfig):
         return D.MovingDigits(cfg.frames, cfg.resolution, cfg.frame_skip, channels=cfg.model.in_channels, seed=cfg.data_seed)
     if not cfg.data_root:
         raise ValueError(f"dataset {cfg.dataset!r} reads files: set data_root=PATH")
+    root = os.path.expanduser(cfg.data_root)  # data_root=~/videos
     if cfg.dataset == "folder":
-        return D.VideoFolder(os.path.expanduser(cfg.data_root), cfg.frames, cfg.resolution, cfg.frame_skip, split="train", on_error="skip", seed=cfg.data_seed)
-    return D.MovingMNIST(os.path.expanduser(cfg.data_root), cfg.frames, cfg.frame_skip, clip="random", resolution=cfg.resolution,
+        return D.VideoFolder(root, cfg.frames, cfg.resolution, cfg.frame_skip, split="train", on_error="skip", seed=cfg.data_seed)
+    return D.MovingMNIST(root, cfg.frames, cfg.frame_skip, clip="random", resolution=cfg.resolution,
                          channels=cfg.model.in_channels, seed=cfg.data_seed)  # fmt: skip
 
 
