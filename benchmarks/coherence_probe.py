@@ -18,6 +18,11 @@ For each model it reports:
   same log-SNRs. About 1 means the coarse stream is bypassed: the output does not depend on it.
 * **held-out loss**: :func:`vdm_lite.evaluate.heldout_loss` on 64 fresh clips (seed 3), on the
   plain cosine schedule whatever the model was trained with (so that arms compare).
+
+``--position`` measures instead how far in time a model ties an object's *place*
+(:func:`position_coupling`): the same :func:`vdm_lite.tasks.frame_influence`, with the object moved
+instead of recolored. Objects that jump to another place for a few frames are frames whose place
+was decided apart from the others'.
 """
 
 from __future__ import annotations
@@ -63,6 +68,38 @@ def swap_ratio(model, clips: torch.Tensor, logsnr: float, seed: int = 0) -> floa
     finally:
         hook.remove()
     return swapped / plain
+
+
+def moved_clips(world, n: int, seed: int = 7) -> dict[str, torch.Tensor]:
+    """The position probe: ``n`` clips of the world (``generate_batch`` seeded by ``seed``) plus
+    ``"x_alt"`` ``(B, 3, T, H, W)``, the same clips rolled by a quarter of the frame along both
+    axes: the object elsewhere, with its color, shape and motion."""
+    probe = world.generate_batch(n, torch.Generator().manual_seed(seed))
+    s = probe["video"].shape[-1] // 4
+    return {**probe, "x_alt": probe["video"].roll((s, s), dims=(-2, -1))}
+
+
+@torch.no_grad()
+def position_coupling(model, cfg, world, n_probe: int, logsnrs=(-6.0, -4.0, -2.0, 0.0, 2.0), frame: int = 7) -> dict:
+    """How frame ``frame``'s prediction follows the object moved in one other frame, at each log-SNR:
+    :func:`vdm_lite.tasks.frame_influence` on :func:`moved_clips`, averaged over two noise draws (a
+    class model is told each clip's class). Per log-SNR: ``profile`` (mean influence at distance
+    0, 1, ..., 8), ``total``, and the shares of the total from the frame itself (``self``), from
+    frames 1-3 away (``near``) and from 4 or more away (``far``). The world's objects move at
+    constant velocity, so every frame tells where the object is in frame ``frame``: a denoiser
+    that decides an object's place from its neighbours alone has ``far`` near 0."""
+    probe = moved_clips(world, n_probe)
+    x, x_alt = probe["video"], probe["x_alt"]
+    cond = {"class_label": probe["label"]} if cfg.condition == "class" else {}
+    d = (torch.arange(x.shape[2]) - frame).abs()
+    out = {}
+    for lam in logsnrs:
+        infl = sum(frame_influence(model, x, x_alt, lam, frame=frame, generator=g, **cond) for g in (0, 1)) / 2
+        total = infl.sum()
+        out[f"{lam:g}"] = {"profile": [float(infl[d == k].mean()) for k in range(int(d.max()) + 1)], "total": float(total),
+                           "self": float(infl[frame] / total), "near": float(infl[(d >= 1) & (d <= 3)].sum() / total),
+                           "far": float(infl[d >= 4].sum() / total)}  # fmt: skip
+    return out
 
 
 def sample_scores(model, cfg, world, num: int, steps: int, guidance_weight: float = 0.0) -> dict:
@@ -172,7 +209,21 @@ def main() -> None:
     ap.add_argument("--grid", default=None, help="only draw the first 8 samples of one model to this PNG")
     ap.add_argument("--guidance", default="", help="class models: also sample at these guidance weights (e.g. 1,3)")
     ap.add_argument("--table", action="store_true", help="print the milestone table of the JSON files given as paths")
+    ap.add_argument("--position", action="store_true", help="only the position probe (position_coupling) of each model")
     args = ap.parse_args()
+    if args.position:
+        results = []
+        for p in args.paths:
+            model, cfg, step = load_model(p, device="cpu")
+            r = {"path": str(p), "step": step, "probe": args.probe,
+                 "position": position_coupling(model, cfg, build_dataset(cfg), args.probe)}
+            for lam, v in r["position"].items():
+                print(f"{p} (step {step}) log-SNR {lam}: self {v['self']:.3f} near {v['near']:.3f} far {v['far']:.3f} | "
+                      "profile " + " ".join(f"{x:.4f}" for x in v["profile"]), flush=True)
+            results.append(r)
+        if args.out:
+            Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+        return
     if args.table:
         print(milestone_table([r for p in args.paths for r in json.loads(Path(p).read_text())]))
         return
