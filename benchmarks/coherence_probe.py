@@ -98,7 +98,7 @@ def position_coupling(model, cfg, world, n_probe: int, logsnrs=(-6.0, -4.0, -2.0
         total = infl.sum()
         out[f"{lam:g}"] = {"profile": [float(infl[d == k].mean()) for k in range(int(d.max()) + 1)], "total": float(total),
                            "self": float(infl[frame] / total), "near": float(infl[(d >= 1) & (d <= 3)].sum() / total),
-                           "far": float(infl[d >= 4].sum() / total)}  # fmt: skip
+                           "far": far_share(infl, frame)}  # fmt: skip
     return out
 
 
