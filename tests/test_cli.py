@@ -55,6 +55,22 @@ def test_resuming_a_finished_run_trains_nothing_and_says_so(run, tmp_path):
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
+def test_resume_without_preset_takes_the_runs_own_config(run, tmp_path):
+    """``--resume --run-dir=RUN`` alone continues RUN with its config.json, overrides and all
+    (the run is cpu-smoke with steps=2 and sample_every=-1, not the default preset); an
+    override still applies on top, and an unreadable config.json is a one-line error."""
+    mine = tmp_path / "run"
+    shutil.copytree(run, mine)
+    res = cli("train", f"--run-dir={mine}", "--resume", "steps=3")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert f"config of {mine / 'config.json'}" in res.stdout and "resuming at step 2" in res.stdout, res.stdout
+    assert "done at step 3" in res.stdout and "samples/" not in res.stdout, res.stdout
+    saved = json.loads((mine / "config.json").read_text())
+    assert saved["steps"] == 3 and saved["description"] == json.loads((run / "config.json").read_text())["description"]
+    (mine / "config.json").write_text("{not json")
+    assert_one_line_error(cli("train", f"--run-dir={mine}", "--resume"), "train", "config.json", "--preset")
+
+
 def test_paths_may_start_with_a_tilde(run, tmp_path):
     """``--run-dir=~/runs/x``: the shell does not expand a "~" after "=", the command does
     (here HOME is a temporary folder holding a copy of the run)."""

@@ -2,6 +2,7 @@
 
     vdm-lite train --preset=cpu-lowres-class              # the main job: train on the built-in dataset, write samples
     vdm-lite train --preset=cpu-lowres-class --resume     # continue exactly where it stopped
+    vdm-lite train --resume --run-dir=runs/x              # continue a run with its own config.json (overrides kept)
     vdm-lite train --preset=cpu-small --overwrite         # start again; the old run is moved aside
     vdm-lite train --preset=cpu-smoke steps=50 lr=1e-3    # any config field as key=value (or --key=value)
     vdm-lite train --help                                 # every config key, its default and meaning
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import re
 import sys
@@ -128,6 +130,7 @@ def _output_folder(path: Path, kind: str, name: str) -> Path:
     return _new_folder(Path("runs") / kind, f"{stem}-{name}")
 
 
+DEFAULT_PRESET = "cpu-lowres-class"  # the main job
 RUN_MARKERS = ("checkpoint.pt", "log.csv")  # what makes a folder hold a run that training would overwrite
 
 
@@ -160,12 +163,31 @@ def _prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> Path | Non
     return old
 
 
+def _train_config(args, extra) -> tuple:
+    """The config ``train`` runs, and where it came from: ``--preset`` (default the main job's),
+    or, for ``--resume --run-dir=RUN`` without ``--preset``, the run's own ``RUN/config.json``
+    (so a run started with overrides continues without retyping them); ``key=value`` overrides
+    apply on top either way."""
+    from .config import TrainConfig, get_preset
+    from .overrides import apply_overrides, from_dict
+
+    saved = Path(args.run_dir) / "config.json" if args.resume and args.run_dir and args.preset is None else None
+    if saved is not None and saved.is_file():
+        try:
+            base = from_dict(TrainConfig, json.loads(saved.read_text()))
+        except (json.JSONDecodeError, TypeError, KeyError) as e:
+            raise UsageError(f"{saved} is not a run's config.json ({e}); give --preset (and the run's overrides)") from None
+        source = f"config of {saved}"
+    else:
+        name = args.preset or DEFAULT_PRESET
+        base, source = get_preset(name), f"preset {name!r}"
+    return apply_overrides(base, _split_overrides(extra)), source
+
+
 def cmd_train(args, extra) -> int:
-    from .config import get_preset
-    from .overrides import apply_overrides
     from .train import Trainer, TrainingDiverged
 
-    cfg = apply_overrides(get_preset(args.preset), _split_overrides(extra))
+    cfg, source = _train_config(args, extra)
     run_dir = Path(args.run_dir or cfg.run_dir)
     moved = _prepare_run_dir(run_dir, args.resume, args.overwrite)
     try:
@@ -181,7 +203,7 @@ def cmd_train(args, extra) -> int:
         if moved is not None:
             print(f"vdm-lite train: moved the old run in {trainer.run_dir} to {moved}")
         print(
-            f"vdm-lite train: preset {args.preset!r}, {n / 1e6:.2f}M parameters, device {trainer.device}, "
+            f"vdm-lite train: {source}, {n / 1e6:.2f}M parameters, device {trainer.device}, "
             f"world size {trainer.dist.world}, run dir {trainer.run_dir}" + (f", resuming at step {trainer.step}" if args.resume else "")
         )
         if cfg.init_from and not args.resume:
@@ -411,8 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = add("train", help="train a model (config overrides as key=value)", epilog=_train_epilog,
             formatter_class=argparse.RawDescriptionHelpFormatter,
             description="Train a model on a preset; any config field can be overridden as key=value (listed below).")  # fmt: skip
-    t.add_argument("--preset", default="cpu-lowres-class",
-                   help="training preset (see `vdm-lite presets`); default cpu-lowres-class, the main job")
+    t.add_argument("--preset", default=None,
+                   help=f"training preset (see `vdm-lite presets`); default {DEFAULT_PRESET}, the main job, "
+                        "or with --resume --run-dir=RUN the run's own config.json")
     t.add_argument("--run-dir", type=_path, default=None, help="run directory (default: the preset's runs/<name>)")
     t.add_argument("--resume", action="store_true", help="continue from run-dir/checkpoint.pt exactly")
     t.add_argument("--overwrite", action="store_true",
@@ -544,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     cf = add("config", help="print a preset's config as training would use it (overrides as key=value)",
              description="Print every config key of a preset, with overrides applied and the model fields the "
                          "trainer fills in from the data (frames, resolution, classes), and what each key means.")  # fmt: skip
-    cf.add_argument("preset", nargs="?", default="cpu-lowres-class", help="training preset (default cpu-lowres-class)")
+    cf.add_argument("preset", nargs="?", default=DEFAULT_PRESET, help=f"training preset (default {DEFAULT_PRESET})")
     cf.set_defaults(func=cmd_config)
     return p
 
