@@ -435,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
             description="Train a model on a preset; any config field can be overridden as key=value (listed below).")  # fmt: skip
     t.add_argument("--preset", default=None,
                    help=f"training preset (see `vdm-lite presets`); default {DEFAULT_PRESET}, the main job, "
-                        "or with --resume --run-dir=RUN the run's own config.json")
+                        "or, with --resume and --run-dir, that run's own config.json")
     t.add_argument("--run-dir", type=_path, default=None, help="run directory (default: the preset's runs/<name>)")
     t.add_argument("--resume", action="store_true", help="continue from run-dir/checkpoint.pt exactly")
     t.add_argument("--overwrite", action="store_true",
