@@ -54,6 +54,25 @@ def test_video_shaped_gaussian():
     torch.testing.assert_close(x.reshape(3000, -1).var(0) / var, torch.ones(16, dtype=f64), atol=0.1, rtol=0)
 
 
+def test_exact_samples_do_not_depend_on_the_eigenbasis():
+    """GaussianDenoiser.sample maps the same normal draw through the covariance's unique
+    symmetric square root, so a repeated eigenvalue (whose eigenvectors eigh may return in any
+    rotation, and LAPACK builds differ in it) cannot change a seeded sample. The reference root
+    comes from the eigendecomposition of a permuted covariance, whose eigenbasis differs."""
+    rho = 0.9 ** (torch.arange(6, dtype=f64)[:, None] - torch.arange(6, dtype=f64)).abs()
+    cov = torch.kron(rho, 0.8 * torch.eye(4, dtype=f64) + 0.2)  # eigenvalues repeated 3 times
+    den = GaussianDenoiser(torch.zeros(1, 6, 2, 2, dtype=f64), cov)
+    perm = torch.randperm(24, generator=torch.Generator().manual_seed(0))
+    evals, evecs = torch.linalg.eigh(cov[perm][:, perm])
+    root = torch.empty_like(cov)
+    root[perm[:, None], perm] = (evecs * evals.clamp_min(0).sqrt()) @ evecs.T
+    eps = torch.randn(5, 24, generator=torch.Generator().manual_seed(1), dtype=f64)
+    x = den.sample(5, torch.Generator().manual_seed(1))
+    assert x.shape == (5, 1, 6, 2, 2)
+    torch.testing.assert_close(x.reshape(5, 24), eps @ root, rtol=0, atol=1e-12)
+    torch.testing.assert_close(root @ root, cov, rtol=0, atol=1e-12)
+
+
 def test_gamma_raises_variance():
     """gamma interpolates from the posterior variance (smaller) to the forward one."""
     den = GaussianDenoiser(torch.zeros(1, dtype=f64), torch.ones(1, dtype=f64) * 0.5)

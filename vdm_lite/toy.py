@@ -54,6 +54,9 @@ class GaussianDenoiser:
         self.event_shape = tuple(mean.shape)
         self.mean, self.cov = mean.reshape(-1), cov
         self.evals, self.evecs = evals.clamp_min(0), evecs
+        # the symmetric square root of cov is unique, so samples do not depend on the eigenbasis
+        # eigh returns (a repeated eigenvalue leaves it free, and LAPACK builds choose differently)
+        self.root = (evecs * self.evals.sqrt()) @ evecs.T
 
     def _flat(self, z: torch.Tensor) -> torch.Tensor:
         if tuple(z.shape[1:]) != self.event_shape:
@@ -72,7 +75,7 @@ class GaussianDenoiser:
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` exact samples of the data, shape ``(n, *event_shape)``, float64."""
         eps = torch.randn(n, self.mean.numel(), generator=generator, dtype=torch.float64)
-        x = self.mean + (eps * self.evals.sqrt()) @ self.evecs.T
+        x = self.mean + eps @ self.root  # root @ root = cov, root symmetric
         return x.reshape(n, *self.event_shape)
 
     def conditional(self, known: torch.Tensor, x_known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
