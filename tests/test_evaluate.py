@@ -317,3 +317,39 @@ def test_the_class_models_far_frames_carry_a_larger_share_of_frame_influence():
         influence = frame_influence(model, probe["video"], probe["x_alt"], -2.0, frame=7, generator=0, **cond)
         shares[name] = far_share(influence, 7)
     assert shares["shapes-lowres-class"] > 0.18 and shares["shapes-lowres-class"] > 2.5 * shares["shapes-lowres"], shares
+
+
+def test_heldout_loss_splits_per_clip_conditions_into_its_batches():
+    """A per-clip label travels with its clip into the batches: the batch size does not change a
+    clip's loss, and changing one clip's label changes that clip's loss only."""
+    from vdm_lite.evaluate import heldout_loss
+    from vdm_lite.schedule import get_schedule
+
+    def labelled(z, logsnr, class_label=None):  # predicts eps = label / 10 everywhere
+        return torch.zeros_like(z) + class_label.view(-1, 1, 1, 1, 1).to(z) / 10
+
+    labelled.parameterization = "eps"
+    schedule = get_schedule("cosine")
+    clips = torch.rand(6, 1, 2, 4, 4, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    labels = torch.arange(6)
+    a = heldout_loss(labelled, schedule, clips, num_t=3, batch_size=4, per_t=True, class_label=labels)
+    assert torch.equal(a, heldout_loss(labelled, schedule, clips, num_t=3, batch_size=64, per_t=True, class_label=labels))
+    b = heldout_loss(labelled, schedule, clips, num_t=3, batch_size=4, per_t=True, class_label=labels.clone().index_fill(0, torch.tensor([5]), 0))
+    assert torch.equal(a[:5], b[:5]) and (a[5] != b[5]).all()
+
+
+def test_table4_of_a_class_conditional_preset_tells_its_samples_real_labels(tmp_path):
+    from vdm_lite.evaluate import reproduce_joint_training
+
+    res = reproduce_joint_training("cpu-smoke", image_frames=(0, 2), steps=2, overrides=["condition=class", "log_every=1"],
+                                   num=3, num_real=6, sample_steps=2, num_heldout=4, heldout_t=2, device="cpu",
+                                   out_dir=tmp_path, progress=False)  # fmt: skip
+    assert res["condition"] == "class" and res["guidance_weight"] is not None
+    for name in ("0 image frames", "2 image frames", "real"):
+        assert 0 <= res["rows"][name]["class_match"] <= 1 and "class_prob" in res["rows"][name]
+    assert res["rows"]["real"]["class_match"] == 1.0  # real clips told their own labels
+    md = (tmp_path / "table4.md").read_text()
+    assert "| class match |" in md and "samples each (2 sampler steps), told the class labels of 3 real clips" in md
+    assert "unconditional" not in md
+    cfg = json.loads((tmp_path / "runs" / "image_frames_2" / "config.json").read_text())
+    assert cfg["condition"] == "class" and cfg["model"]["num_classes"] > 0

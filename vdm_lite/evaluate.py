@@ -247,6 +247,8 @@ def heldout_loss(
     training loss on new data. Clips, times and noise depend only on ``seed`` and ``num_t``
     (not on ``batch_size`` or the model), so two models scored on the same clips form pairs:
     the mean of their per-clip differences has a far smaller error than either value alone.
+    ``cond`` is the model's conditioning (``class_label=`` ``(N,)``, ``text=`` N captions):
+    whatever has one entry per clip is split into the batches with the clips.
     """
     from .diffusion import diffusion_loss
 
@@ -257,12 +259,19 @@ def heldout_loss(
     device = next(model.parameters()).device if hasattr(model, "parameters") else clips.device
     gen = torch.Generator().manual_seed(seed)
     x_all = clips.to(device, torch.float32)
-    out = torch.zeros(clips.shape[0], num_t, dtype=torch.float64)
+    n = clips.shape[0]
+    out = torch.zeros(n, num_t, dtype=torch.float64)
+
+    def part(v: Any, i: int) -> Any:  # a per-clip condition's entries for the batch at i; anything else whole
+        if isinstance(v, (torch.Tensor, list, tuple)) and len(v) == n:
+            return v[i : i + batch_size].to(device) if isinstance(v, torch.Tensor) else v[i : i + batch_size]
+        return v
+
     for j, t in enumerate(heldout_times(num_t)):
         noise = torch.randn(clips.shape, generator=gen)
-        for i in range(0, clips.shape[0], batch_size):
+        for i in range(0, n, batch_size):
             loss = diffusion_loss(model, x_all[i : i + batch_size], schedule, weighting=weighting, t=t,
-                                  noise=noise[i : i + batch_size].to(device), **cond)  # fmt: skip
+                                  noise=noise[i : i + batch_size].to(device), **{k: part(v, i) for k, v in cond.items()})  # fmt: skip
             out[i : i + batch_size, j] = loss.double().cpu()
     return out if per_t else out.mean(1)
 

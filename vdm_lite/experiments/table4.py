@@ -44,6 +44,16 @@ def _final_loss(run_dir: Path, last: int = 8) -> float | None:
     return sum(losses[-last:]) / len(losses[-last:]) if losses else None
 
 
+def _condition(cfg: Any, batch: dict) -> dict:
+    """The conditioning a model of ``cfg`` is told for a ``batch`` of the world: its class labels
+    ``(N,)`` (``condition="class"``), its captions (``"text"``) or nothing (unconditional)."""
+    if cfg.condition == "class":
+        return {"class_label": batch["label"]}
+    if cfg.condition == "text":
+        return {"text": list(batch["caption"])}
+    return {}
+
+
 def _check_reusable(run: Path, cfg: Any) -> None:
     """Raise :class:`~vdm_lite.checkpoint.CheckpointMismatch` if ``run`` holds a run trained with
     other settings than ``cfg`` (anything but the step count and the logging intervals): a
@@ -88,9 +98,10 @@ def reproduce_joint_training(
 ) -> dict:
     """Table 4 at small scale: the same model trained from the same seed for ``steps`` steps
     on the same video batches, with ``k`` extra independent image frames per clip for each
-    ``k`` of ``image_frames`` (joint training, Section 3); then ``num`` unconditional samples of
-    each scored: FD-domain against ``num_real`` real clips, ShapesNet coherence and the world's
-    rules. With ``sample_seeds = n > 1`` each model is sampled ``n`` times (seeds ``seed``,
+    ``k`` of ``image_frames`` (joint training, Section 3); then ``num`` samples of each scored:
+    FD-domain against ``num_real`` real clips, ShapesNet coherence and the world's rules (a
+    conditional preset's samples are told the labels or captions of real clips and also scored
+    on class match, and its held-out loss is conditional, as in the paper's text-to-video Table 4). With ``sample_seeds = n > 1`` each model is sampled ``n`` times (seeds ``seed``,
     ``seed + 1``, ...) and each score is the mean over those sets, with the per-seed FD-domain
     and shape consistency shown, so that differences between models can be read against the
     spread between sample sets of one model. Each model's training loss is also measured on the
@@ -138,23 +149,31 @@ def reproduce_joint_training(
             if dataset is None:
                 dataset = build_dataset(cfg)
                 real_stats = real_domain_stats(dataset, num_real, seed + 1, net)
-                clips = dataset.generate_batch(num_heldout, seed + 3)["video"]
-            losses.append(heldout_loss(model, build_schedule(cfg), clips, num_t=heldout_t,
-                                       weighting=cfg.loss_weighting or None, seed=seed, per_t=True))  # fmt: skip
+                heldout_batch = dataset.generate_batch(num_heldout, seed + 3)
+            losses.append(heldout_loss(model, build_schedule(cfg), heldout_batch["video"], num_t=heldout_t,
+                                       weighting=cfg.loss_weighting or None, seed=seed, per_t=True,
+                                       **_condition(cfg, heldout_batch)))  # fmt: skip
             t0 = time.perf_counter()
             for s in range(seed, seed + sample_seeds):
-                v, _ = sample_videos(model, cfg, num, steps=sample_steps, seed=s, progress=progress)
+                # a conditional model is told the labels (or captions) of real clips, and its samples are scored against them
+                told = dataset.generate_batch(num, s) if cfg.condition != "none" else {}
+                v, _ = sample_videos(model, cfg, num, steps=sample_steps, seed=s, progress=progress, **_condition(cfg, told))
                 videos.setdefault(f"{k} image frames", v)  # the figure shows the first model's first samples
-                per_seed.append(domain_row(v, None, dataset, net, real_stats))
+                per_seed.append(domain_row(v, told.get("label"), dataset, net, real_stats))
+                per_seed[-1].pop("class_prob_per_video", None)  # the JSON keeps the means
             t_sample += time.perf_counter() - t0
         heldout[k] = torch.stack(losses)  # (train_seeds, num_heldout, heldout_t)
         rows[f"{k} image frames"] = {**_mean_rows(per_seed), "loss": _final_loss(run), "step": step,
                                      "train_seconds": " / ".join(map(str, train_s)) if train_seeds > 1 else train_s[0],
                                      "sample_seconds": round(t_sample)}  # fmt: skip
-    rows["real"] = domain_row(dataset.generate_batch(num, seed + 2)["video"], None, dataset, net, real_stats)
+    real = dataset.generate_batch(num, seed + 2)
+    rows["real"] = domain_row(real["video"], real.get("label") if cfg.condition != "none" else None, dataset, net, real_stats)
+    rows["real"].pop("class_prob_per_video", None)
     logsnr = build_schedule(cfg).logsnr(heldout_times(heldout_t))
     _heldout_columns(rows, heldout, image_frames)
     result = {"preset": preset, "overrides": list(overrides), "steps": steps, "image_frames": list(image_frames),
+              "condition": None if cfg.condition == "none" else cfg.condition,
+              "guidance_weight": None if cfg.condition == "none" else cfg.guidance_weight,
               "num_videos": num, "num_real": num_real, "sample_steps": sample_steps, "seed": seed, "sample_seeds": sample_seeds,
               "train_seeds": train_seeds, "num_heldout": num_heldout, "heldout_logsnr": [round(v, 3) for v in logsnr.tolist()],
               "domain_net": str(domain_net or "shipped"), "rows": rows, "environment": environment(), "command": command}  # fmt: skip
@@ -263,9 +282,8 @@ def markdown(result: dict) -> str:
     intro = [
         f"Preset `{result['preset']}`{' with ' + ' '.join(result['overrides']) if result['overrides'] else ''}, trained "
         f"{result['steps']} steps from the same seed{seeds} for each number of independent image frames appended to every clip "
-        f"(the video frames of each batch are the same); {result['num_videos']} unconditional samples each "
-        f"({result['sample_steps']} sampler steps), FD-domain against {result['num_real']} real clips in ShapesNet "
-        f"features ({result['domain_net']}).",
+        f"(the video frames of each batch are the same); {result['num_videos']} {_told(result)}, "
+        f"FD-domain against {result['num_real']} real clips in ShapesNet features ({result['domain_net']}).",
         "Lower FD-domain and acceleration are better; coherence, count stability and consistency: 1 is perfect. "
         "The `real` row scores real clips (its FD-domain is the floor set by the sample count).",
     ]
@@ -290,8 +308,24 @@ def markdown(result: dict) -> str:
                      + (", training seed 0's sets first." if n_seeds > 1 else "."))
         extra = (("fd_domain_by_seed", "FD-domain per sample set"), ("coherence_by_seed", "coherence per sample set"),
                  ("shape_by_seed", "shape consistency per sample set"), *extra)  # fmt: skip
-    return table_markdown("Table 4 at small scale: joint image-video training", intro, TABLE4_COLUMNS, result,
+    columns = TABLE4_COLUMNS + ((("class_match", "class match"),) if result.get("condition") else ())
+    if result.get("condition"):
+        intro.append("Class match: the share of samples whose object has the class of the real clip whose label (or "
+                     "caption) they were told, read from pixels; the `real` row is told its own.")
+    return table_markdown("Table 4 at small scale: joint image-video training", intro, columns, result,
                           extra_cols=extra)  # fmt: skip
+
+
+def _told(result: dict) -> str:
+    """How the samples of a result were made: unconditional, or told real clips' labels or captions."""
+    steps = f"({result['sample_steps']} sampler steps)"
+    cond = result.get("condition")
+    if not cond:
+        return f"unconditional samples each {steps}"
+    what = {"class": "class labels", "text": "captions"}.get(cond, cond)
+    w = result.get("guidance_weight")
+    guided = f" and guided with w = {w:g} (eq. (6))" if w else ""
+    return f"samples each {steps}, told the {what} of {result['num_videos']} real clips{guided}"
 
 
 def _write_table4(result: dict, videos: dict, out: Path) -> None:
