@@ -45,12 +45,17 @@ def psnr_per_frame(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return -10 * torch.log10(((a - b) / 2).square().mean(dim=(0, 1, 3, 4)))
 
 
+def bicubic(v: torch.Tensor, size: int) -> torch.Tensor:
+    """Frame-by-frame bicubic upsampling of (B, C, T, h, w) to size x size, clamped to [-1, 1]."""
+    B, C, T, h, w = v.shape
+    out = F.interpolate(v.transpose(1, 2).reshape(B * T, C, h, w), size=(size, size), mode="bicubic", align_corners=False)
+    return out.clamp(-1, 1).reshape(B, T, C, size, size).transpose(1, 2)
+
+
 def bicubic_linear(low: torch.Tensor, size: int, total: int) -> torch.Tensor:
     """Bicubic in space, linear in time between the observed frames: (B, C, T, h, w) -> (B, C, total, size, size)."""
-    B, C, T, h, w = low.shape
-    frames = F.interpolate(low.transpose(1, 2).reshape(B * T, C, h, w), size=(size, size), mode="bicubic",
-                           align_corners=False).clamp(-1, 1)  # fmt: skip
-    frames = frames.reshape(B, T, C, size, size).permute(0, 2, 3, 4, 1).reshape(B, C * size * size, T)
+    B, C, T = low.shape[:3]
+    frames = bicubic(low, size).permute(0, 1, 3, 4, 2).reshape(B, C * size * size, T)
     lin = F.interpolate(frames, size=total, mode="linear", align_corners=True)
     return lin.reshape(B, C, size, size, total).permute(0, 1, 4, 2, 3)
 

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
+from cascade_order import bicubic  # benchmarks/cascade_order.py, beside this script
 from vdm_lite.config import build_dataset, build_schedule
 from vdm_lite.evaluate import environment
 from vdm_lite.guidance import downsample_video
@@ -32,13 +32,6 @@ from vdm_lite.sampling import load_model, sample_videos
 from vdm_lite.tasks import super_resolve
 
 KEYS = ("color_consistency", "shape_consistency", "count_stability", "class_match", "told_shape", "low_res_error")
-
-
-def bicubic(v: torch.Tensor, size: int) -> torch.Tensor:
-    """Frame-by-frame bicubic upsampling of (B, C, T, h, w) to size x size, clamped to [-1, 1]."""
-    B, C, T, h, w = v.shape
-    out = F.interpolate(v.transpose(1, 2).reshape(B * T, C, h, w), size=(size, size), mode="bicubic", align_corners=False)
-    return out.clamp(-1, 1).reshape(B, T, C, size, size).transpose(1, 2)
 
 
 def scores(videos: torch.Tensor, low: torch.Tensor, labels: torch.Tensor, world) -> dict:

@@ -53,7 +53,7 @@ from .nn.conditioning import ClassEmbedding
 from .overrides import to_dict
 from .utils import progress_enabled
 
-__all__ = ["Trainer", "TrainingDiverged", "DistInfo", "autocast_settings", "seed_for"]
+__all__ = ["Trainer", "TrainingDiverged", "DistInfo", "autocast_settings", "batch_condition", "seed_for"]
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -106,6 +106,18 @@ def autocast_settings(precision: str, device: torch.device) -> tuple[bool, torch
             raise ValueError("fp16 training needs a CUDA device; use bf16 or fp32 on the CPU")
         return True, torch.float16, True
     raise ValueError(f"unknown precision {precision!r}; choose auto, fp32, bf16 or fp16")
+
+
+def batch_condition(cfg: TrainConfig, batch: dict, drop: torch.Tensor | None = None) -> dict[str, Any]:
+    """What a model of ``cfg`` is told for a data ``batch``: its class labels ``(N,)``
+    (``condition="class"``), its N captions (``"text"``) or nothing; where the bool ``drop`` ``(N,)``
+    is True the condition is dropped (label -1, caption ""), as classifier-free guidance trains."""
+    if cfg.condition == "class":
+        return {"class_label": batch["label"] if drop is None else batch["label"].masked_fill(drop, -1)}
+    if cfg.condition == "text":
+        captions = list(batch["caption"])
+        return {"text": captions if drop is None else ["" if d else c for c, d in zip(captions, drop.tolist())]}
+    return {}
 
 
 class Trainer:
@@ -270,10 +282,8 @@ class Trainer:
                 mask = mask[:1]  # one (1, T) mask, broadcast by temporal attention instead of copied per position
             cond["image_mask"] = mask.to(self.device)
         drop = torch.rand(x.shape[0], generator=gen) < self.cfg.cond_drop_prob
-        if self.cfg.condition == "class":
-            cond["class_label"] = batch["label"].masked_fill(drop, -1).to(self.device)
-        elif self.cfg.condition == "text":
-            cond["text"] = ["" if d else c for c, d in zip(batch["caption"], drop.tolist())]
+        for k, v in batch_condition(self.cfg, batch, drop).items():
+            cond[k] = v.to(self.device) if isinstance(v, torch.Tensor) else v
         return x, cond
 
     def train_step(self) -> dict[str, float]:

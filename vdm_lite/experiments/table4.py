@@ -44,16 +44,6 @@ def _final_loss(run_dir: Path, last: int = 8) -> float | None:
     return sum(losses[-last:]) / len(losses[-last:]) if losses else None
 
 
-def _condition(cfg: Any, batch: dict) -> dict:
-    """The conditioning a model of ``cfg`` is told for a ``batch`` of the world: its class labels
-    ``(N,)`` (``condition="class"``), its captions (``"text"``) or nothing (unconditional)."""
-    if cfg.condition == "class":
-        return {"class_label": batch["label"]}
-    if cfg.condition == "text":
-        return {"text": list(batch["caption"])}
-    return {}
-
-
 def _check_reusable(run: Path, cfg: Any) -> None:
     """Raise :class:`~vdm_lite.checkpoint.CheckpointMismatch` if ``run`` holds a run trained with
     other settings than ``cfg`` (anything but the step count and the logging intervals): a
@@ -101,7 +91,8 @@ def reproduce_joint_training(
     ``k`` of ``image_frames`` (joint training, Section 3); then ``num`` samples of each scored:
     FD-domain against ``num_real`` real clips, ShapesNet coherence and the world's rules (a
     conditional preset's samples are told the labels or captions of real clips and also scored
-    on class match, and its held-out loss is conditional, as in the paper's text-to-video Table 4). With ``sample_seeds = n > 1`` each model is sampled ``n`` times (seeds ``seed``,
+    on class match, and its held-out loss is conditional, as in the paper's text-to-video
+    Table 4). With ``sample_seeds = n > 1`` each model is sampled ``n`` times (seeds ``seed``,
     ``seed + 1``, ...) and each score is the mean over those sets, with the per-seed FD-domain
     and shape consistency shown, so that differences between models can be read against the
     spread between sample sets of one model. Each model's training loss is also measured on the
@@ -126,7 +117,7 @@ def reproduce_joint_training(
     from ..metrics.domain import load_shapes_net
     from ..overrides import apply_overrides
     from ..sampling import load_model, sample_videos
-    from ..train import Trainer
+    from ..train import Trainer, batch_condition
 
     out = Path(out_dir)
     net = load_shapes_net(domain_net)
@@ -152,12 +143,12 @@ def reproduce_joint_training(
                 heldout_batch = dataset.generate_batch(num_heldout, seed + 3)
             losses.append(heldout_loss(model, build_schedule(cfg), heldout_batch["video"], num_t=heldout_t,
                                        weighting=cfg.loss_weighting or None, seed=seed, per_t=True,
-                                       **_condition(cfg, heldout_batch)))  # fmt: skip
+                                       **batch_condition(cfg, heldout_batch)))  # fmt: skip
             t0 = time.perf_counter()
             for s in range(seed, seed + sample_seeds):
                 # a conditional model is told the labels (or captions) of real clips, and its samples are scored against them
                 told = dataset.generate_batch(num, s) if cfg.condition != "none" else {}
-                v, _ = sample_videos(model, cfg, num, steps=sample_steps, seed=s, progress=progress, **_condition(cfg, told))
+                v, _ = sample_videos(model, cfg, num, steps=sample_steps, seed=s, progress=progress, **batch_condition(cfg, told))
                 videos.setdefault(f"{k} image frames", v)  # the figure shows the first model's first samples
                 per_seed.append(domain_row(v, told.get("label"), dataset, net, real_stats))
                 per_seed[-1].pop("class_prob_per_video", None)  # the JSON keeps the means
