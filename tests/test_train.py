@@ -189,6 +189,27 @@ def test_init_from_adds_a_class_condition_without_changing_the_model(tmp_path):
     assert torch.count_nonzero(ft.model.cond.classes.table.weight) > 0
 
 
+def test_fine_tuned_weights_count_the_steps_of_their_source(tmp_path):
+    from vdm_lite.sampling import export_weights, load_model
+
+    src = Trainer(tiny(steps=3), run_dir=tmp_path / "a")
+    src.train(progress=False)
+    assert load_model(tmp_path / "a", device="cpu")[2] == 3
+    ft = Trainer(tiny(steps=2, init_from=str(tmp_path / "a")), run_dir=tmp_path / "b")
+    assert (ft.step, ft.steps_before) == (0, 3)
+    ft.train(progress=False)  # the run's own step stays 2: resume and the schedule count from 0
+    assert load_state(tmp_path / "b" / "checkpoint.pt")["step"] == 2
+    for weights in ("b", "b/ema.safetensors", "b/checkpoint.pt"):
+        assert load_model(tmp_path / weights, device="cpu")[2] == 5, weights
+    resumed = Trainer(tiny(steps=2, init_from=str(tmp_path / "a")), run_dir=tmp_path / "b", resume=True)
+    assert (resumed.step, resumed.steps_before) == (2, 3)
+    export_weights(tmp_path / "b", tmp_path / "b.safetensors")  # a shared file keeps the count
+    assert load_model(tmp_path / "b.safetensors", device="cpu")[2] == 5
+    again = Trainer(tiny(steps=1, init_from=str(tmp_path / "b.safetensors")), run_dir=tmp_path / "c")
+    again.train(progress=False)
+    assert load_model(tmp_path / "c", device="cpu")[2] == 6
+
+
 def test_init_from_weights_of_another_shape_is_a_clear_error(tmp_path):
     Trainer(tiny(steps=1), run_dir=tmp_path / "a").export()
     with pytest.raises(CheckpointMismatch, match=r"init_from.*\n.*\(8,\) in .*\(16,\) here"):

@@ -207,7 +207,8 @@ def cmd_train(args, extra) -> int:
             f"world size {trainer.dist.world}, run dir {trainer.run_dir}" + (f", resuming at step {trainer.step}" if args.resume else "")
         )
         if cfg.init_from and not args.resume:
-            print(f"vdm-lite train: weights from {cfg.init_from}; new: {', '.join(trainer.new_weights) or 'none'}")
+            print(f"vdm-lite train: weights from {cfg.init_from} (trained {trainer.steps_before} steps); "
+                  f"new: {', '.join(trainer.new_weights) or 'none'}")
     try:
         last = trainer.train(time_limit=None if args.time_limit is None else 60.0 * args.time_limit)
     except TrainingDiverged as e:

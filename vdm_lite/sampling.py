@@ -31,7 +31,7 @@ MODES = ("sample", "predict", "extend", "interpolate", "superres", "upsample")
 def _config_from(meta: dict | None, where: Path) -> TrainConfig:
     if not meta:
         raise ValueError(f"{where} carries no training config; was it written by vdm_lite?")
-    meta = {k: v for k, v in meta.items() if k != "step"}
+    meta = {k: v for k, v in meta.items() if k not in ("step", "steps_before")}
     return from_dict(TrainConfig, meta)
 
 
@@ -43,7 +43,8 @@ def load_model(path: str | Path, weights: str = "ema", device: str | torch.devic
             (such as the checkpoints shipped in ``data/``).
         weights: ``"ema"`` (default) or ``"model"`` (the raw weights).
     Returns:
-        ``(model in eval mode, its TrainConfig, training step)``.
+        ``(model in eval mode, its TrainConfig, training steps)``: the steps the weights have
+        had in all, those of a fine-tuning source (``init_from``) included.
     """
     if weights not in ("ema", "model"):
         raise ValueError(f"weights must be 'ema' or 'model', got {weights!r}")
@@ -54,12 +55,14 @@ def load_model(path: str | Path, weights: str = "ema", device: str | torch.devic
         path, kind = path / f"{weights}.safetensors", "safetensors"
     if kind == "safetensors":
         state, meta = ckpt.load_weights(path)
-        cfg, step = _config_from(meta, path), int((meta or {}).get("step", 0))
+        meta = meta or {}
+        cfg, step = _config_from(meta, path), int(meta.get("step", 0)) + int(meta.get("steps_before", 0))
     elif kind == "checkpoint":
         raw = ckpt.load_state(path)
         if not isinstance(raw, dict) or not {weights, "config", "step"} <= raw.keys():
             raise ValueError(f"{path} is a torch checkpoint but not a vdm_lite training state (no {weights!r} weights and config)")
-        state, cfg, step = raw[weights], _config_from(raw["config"], path), int(raw["step"])
+        state, cfg = raw[weights], _config_from(raw["config"], path)
+        step = int(raw["step"]) + int(raw.get("steps_before", 0))
     else:
         raise ValueError(f"{path} is {ckpt.describe_kind(kind)}, not a model: give a run directory, "
                          "its checkpoint.pt or a .safetensors weights file")  # fmt: skip
@@ -309,8 +312,9 @@ def write_outputs(
 
 
 def export_weights(run: str | Path, out: str | Path, weights: str = "ema", dtype: str = "float16") -> Path:
-    """Write a run's weights as one safetensors file to share (config and step in its
-    metadata), cast to ``dtype`` (``float16`` halves the file; loading casts back)."""
+    """Write a run's weights as one safetensors file to share (the config and the steps the
+    weights have had in all in its metadata), cast to ``dtype`` (``float16`` halves the file;
+    loading casts back)."""
     dt = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}.get(dtype)
     if dt is None:
         raise ValueError(f"dtype must be float16, bfloat16 or float32, got {dtype!r}")

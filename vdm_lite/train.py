@@ -174,6 +174,7 @@ class Trainer:
         net = self.ddp if self.ddp is not None else self.model
         self.forward = torch.compile(net) if cfg.compile else net
         self.step = 0
+        self.steps_before = 0  # with init_from: the training steps the source weights had had
         self.new_weights: list[str] = []  # with init_from: weights the source did not have
         if resume:
             self.load(self.run_dir / CHECKPOINT)
@@ -190,6 +191,7 @@ class Trainer:
             rng["cuda"] = torch.cuda.get_rng_state_all()
         return {
             "step": self.step,
+            "steps_before": self.steps_before,
             "data_position": self.step * self.cfg.batch_size,
             "config": to_dict(self.cfg),
             "model": self.model.state_dict(),
@@ -214,6 +216,7 @@ class Trainer:
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
         self.step = int(state["step"])
+        self.steps_before = int(state.get("steps_before", 0))
 
     def init_weights(self, source: str | os.PathLike) -> list[str]:
         """Start training from the weights in ``source`` (a ``.safetensors`` file such as the
@@ -223,13 +226,15 @@ class Trainer:
         and ``source`` lacks keep their fresh initialization, except class-embedding tables,
         which start at zero so that the model's output is unchanged until they learn something
         (this is how a class condition is added to an unconditional model). Both the raw and
-        the EMA weights are set; the optimizer starts fresh. Returns the names of the new
-        weights.
+        the EMA weights are set; the optimizer starts fresh. The source's own training steps
+        (its ``step`` plus its ``steps_before``) become :attr:`steps_before`, which the exported
+        weights carry, so that :func:`vdm_lite.sampling.load_model` reports the steps the weights
+        have had in all. Returns the names of the new weights.
         """
         path = Path(source)
         if path.is_dir():
             path = path / "ema.safetensors"
-        state, _ = ckpt.load_weights(path, device=self.device)
+        state, meta = ckpt.load_weights(path, device=self.device)
         own = self.model.state_dict()
         unknown = sorted(k for k in state if k not in own)
         wrong = [f"{k}: {tuple(state[k].shape)} in {path}, {tuple(own[k].shape)} here"
@@ -246,6 +251,7 @@ class Trainer:
                     module.table.weight.zero_()
         self.model.load_state_dict(state, strict=False)
         self.ema.load_state_dict(self.model.state_dict())
+        self.steps_before = int((meta or {}).get("step", 0)) + int((meta or {}).get("steps_before", 0))
         return new
 
     def save(self) -> None:
@@ -259,6 +265,7 @@ class Trainer:
         """Write ``ema.safetensors`` and ``model.safetensors`` with the config as metadata."""
         meta = to_dict(self.cfg)
         meta["step"] = self.step
+        meta["steps_before"] = self.steps_before
         ckpt.save_weights(self.ema.state_dict(), self.run_dir / "ema.safetensors", meta)
         ckpt.save_weights(self.model.state_dict(), self.run_dir / "model.safetensors", meta)
 
