@@ -104,6 +104,14 @@ def load_state(path: str | os.PathLike, map_location: str | torch.device = "cpu"
         raise ValueError(f"cannot read checkpoint {path} ({type(e).__name__}: {e}); is the file complete?") from e
 
 
+def steps_in_all(meta: dict | None) -> int:
+    """The training steps weights have had in all, from their config metadata (a safetensors
+    file's, or a training state's): the run's own ``step`` plus the ``steps_before`` of the weights
+    it was fine-tuned from (``init_from``)."""
+    meta = meta or {}
+    return int(meta.get("step", 0)) + int(meta.get("steps_before", 0))
+
+
 def save_weights(state_dict: dict[str, torch.Tensor], path: str | os.PathLike, config: dict | None = None) -> None:
     """Write weights as safetensors (atomically), the config as JSON metadata."""
     from safetensors.torch import save

@@ -55,14 +55,12 @@ def load_model(path: str | Path, weights: str = "ema", device: str | torch.devic
         path, kind = path / f"{weights}.safetensors", "safetensors"
     if kind == "safetensors":
         state, meta = ckpt.load_weights(path)
-        meta = meta or {}
-        cfg, step = _config_from(meta, path), int(meta.get("step", 0)) + int(meta.get("steps_before", 0))
+        cfg, step = _config_from(meta, path), ckpt.steps_in_all(meta)
     elif kind == "checkpoint":
         raw = ckpt.load_state(path)
         if not isinstance(raw, dict) or not {weights, "config", "step"} <= raw.keys():
             raise ValueError(f"{path} is a torch checkpoint but not a vdm_lite training state (no {weights!r} weights and config)")
-        state, cfg = raw[weights], _config_from(raw["config"], path)
-        step = int(raw["step"]) + int(raw.get("steps_before", 0))
+        state, cfg, step = raw[weights], _config_from(raw["config"], path), ckpt.steps_in_all(raw)
     else:
         raise ValueError(f"{path} is {ckpt.describe_kind(kind)}, not a model: give a run directory, "
                          "its checkpoint.pt or a .safetensors weights file")  # fmt: skip

@@ -251,7 +251,7 @@ class Trainer:
                     module.table.weight.zero_()
         self.model.load_state_dict(state, strict=False)
         self.ema.load_state_dict(self.model.state_dict())
-        self.steps_before = int((meta or {}).get("step", 0)) + int((meta or {}).get("steps_before", 0))
+        self.steps_before = ckpt.steps_in_all(meta)
         return new
 
     def save(self) -> None:
