@@ -6,8 +6,9 @@ super-resolves the same videos with eq. (8), told the same class.
         --out benchmarks/results/sr_pair
 
 Scores, read from pixels by :mod:`vdm_lite.metrics.world` (the 16x16 row on the 16x16 world):
-color and shape consistency, count stability, class match (the told class), the share of frames
-whose largest object has the told shape, and the low-resolution error
+color and shape consistency, count stability, tracks per video (the truth has one: an object that
+jumps to another place starts a second track) and acceleration, class match (the told class), the
+share of frames whose largest object has the told shape, and the low-resolution error
 (RMS of ``area(SR) - x_low`` on the [0, 1] scale; bicubic upsampling for scale). Writes ``sr_pair.json`` and
 ``sr_pair.md`` to ``--out``.
 """
@@ -31,7 +32,8 @@ from vdm_lite.notebook import find_checkpoint
 from vdm_lite.sampling import load_model, sample_videos
 from vdm_lite.tasks import super_resolve
 
-KEYS = ("color_consistency", "shape_consistency", "count_stability", "class_match", "told_shape", "low_res_error")
+KEYS = ("color_consistency", "shape_consistency", "count_stability", "num_tracks", "accel", "class_match", "told_shape",
+        "low_res_error")  # fmt: skip
 
 
 def scores(videos: torch.Tensor, low: torch.Tensor, labels: torch.Tensor, world) -> dict:
@@ -40,7 +42,7 @@ def scores(videos: torch.Tensor, low: torch.Tensor, labels: torch.Tensor, world)
     det = detect_objects(videos, dataset=world)
     s = world_scores(videos, dataset=world, detections=det, labels=labels)
     shape = labels // len(world.color_names)
-    row = {k: float(s[k]) for k in KEYS[:4]}
+    row = {k: float(s[k]) for k in KEYS[:6]}
     row["told_shape"] = float((det["shape"][:, :, 0] == shape[:, None]).float().mean())
     row["low_res_error"] = None if videos is low else float(  # RMS on the [0, 1] scale, as in notebook 10
         ((downsample_video(videos, low.shape[-1], "area") - low) / 2).square().mean().sqrt())
@@ -80,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                              progress=True)  # fmt: skip
         rows[f"eq. (8): {Path(path).name} (step {step})"] = {**scores(high, low, labels, world),
                                                              "seconds": round(time.perf_counter() - t0)}
-    head = ("color consistency", "shape consistency", "count stability", "class match", "frames in the told shape",
-            "low-res error", "s")  # fmt: skip
+    head = ("color consistency", "shape consistency", "count stability", "tracks", "accel (px/frame^2)", "class match",
+            "frames in the told shape", "low-res error", "s")  # fmt: skip
     lines = ["| | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
     for name, r in rows.items():
         cells = [f"{r[k]:.{4 if k == 'low_res_error' else 3}f}" if r[k] is not None else "(input)" for k in KEYS]

@@ -353,3 +353,25 @@ def test_table4_of_a_class_conditional_preset_tells_its_samples_real_labels(tmp_
     assert "unconditional" not in md
     cfg = json.loads((tmp_path / "runs" / "image_frames_2" / "config.json").read_text())
     assert cfg["condition"] == "class" and cfg["model"]["num_classes"] > 0
+    # one training seed, several sample sets: the README summary, notebook 11's comparison and a result block
+    # read it beside the committed unconditional Table 4, which it does not replace
+    import shutil
+
+    from vdm_lite.experiments.report import block_markdown, comparison_markdown, summary_markdown
+
+    res = reproduce_joint_training("cpu-smoke", image_frames=(0, 2), steps=2, overrides=["condition=class", "log_every=1"],
+                                   num=3, num_real=6, sample_steps=2, sample_seeds=2, num_heldout=4, heldout_t=2,
+                                   device="cpu", out_dir=tmp_path / "results" / "table4" / "class", progress=False)  # fmt: skip
+    shutil.copy(Path(__file__).resolve().parents[1] / "benchmarks/results/table4/table4.json", tmp_path / "results/table4")
+    rows = res["rows"]
+    summary, comparison = summary_markdown(tmp_path / "results"), comparison_markdown(tmp_path / "results")
+    rel = 100 * rows["2 image frames"]["heldout_diff"] / rows["0 image frames"]["heldout_loss"]
+    assert f"paired: 2 frames {rel:+.1f} %;" in comparison and "another seed alone" in comparison  # the latter: the 2-seed table
+    assert comparison.count("another seed alone") == 1
+    assert "| Table 4: joint image-video training (class-conditional) |" in comparison
+    class_match = " / ".join(f"{rows[k]['class_match']:.2f}" for k in ("0 image frames", "2 image frames"))
+    assert f"class match {class_match} (real clips" in comparison and f"class match {class_match} with 0 / 2" in summary
+    assert "sets per model, told real clips' class labels |" in summary  # the smoke preset: w = 0, so no guidance named
+    block = block_markdown("table4/class/table4.json", tmp_path / "results")
+    assert block.splitlines()[0].endswith("| count stability | class match |") and rows["2 image frames"]["fd_domain_by_seed"] in block
+    assert f"| {rows['real']['count_stability']:.2f} | 1.00 |" in block  # real clips told their own labels

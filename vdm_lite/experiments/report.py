@@ -184,8 +184,13 @@ def _summary_row(result: dict, name: str) -> tuple[str, str]:
         setting = (f"`{result['preset']}` trained {result['steps']} steps with {frames} image frames per clip, {seeds} "
                    f"training seed{'s' if seeds > 1 else ''}; {result['num_videos']} samples x "
                    f"{result.get('sample_seeds', 1)} sets per model")  # fmt: skip
+        if result.get("condition"):  # the samples were told real clips' labels or captions (table4._told)
+            w = result.get("guidance_weight")
+            setting += f", told real clips' {'class labels' if result['condition'] == 'class' else 'captions'}" + (
+                f", guidance w = {w:g}" if w else "")
         numbers = (f"held-out video loss {each('heldout_loss', '.5f')}, FD-domain {each('fd_domain', '.0f')}, coherence "
-                   f"{each('coherence', '.2f')} with {frames} image frames (real clips: FD-domain {real['fd_domain']:.0f}, "
+                   f"{each('coherence', '.2f')}" + (f", class match {each('class_match', '.2f')}" if result.get("condition") else "")
+                   + f" with {frames} image frames (real clips: FD-domain {real['fd_domain']:.0f}, "
                    f"coherence {real['coherence']:.2f})")  # fmt: skip
     elif name == "table5":
         setting = (f"model `{result['source']}` (step {result['step']}), {result['num_videos']} samples per weight, "
@@ -232,13 +237,19 @@ def _comparison_numbers(result: dict, name: str) -> str:
     rows, runs, real, each = _rows(result)
 
     if name == "table4":
-        frames = _slash(result["image_frames"], "d")
+        frames, seeds = _slash(result["image_frames"], "d"), result.get("train_seeds", 1)
         rel = "; ".join(f"{k.split()[0]} frames {_slash([100 * x for x in rows[k]['heldout_rel_by_seed']], '+.1f')} %"
-                        for k in runs if "heldout_rel_by_seed" in rows[k])  # fmt: skip
-        return (f"held-out video loss against 0 image frames, paired, per training seed: {rel}; another seed alone (0 frames, "
-                f"{rows[runs[0]]['heldout_diff_text']}); with {frames} image frames shape consistency "
-                f"{each('shape_consistency', '.2f')}, coherence {each('coherence', '.2f')}, FD-domain {each('fd_domain', '.0f')} "
-                f"(real clips: {real['shape_consistency']:.2f}, {real['coherence']:.2f}, {real['fd_domain']:.0f})")  # fmt: skip
+                        if "heldout_rel_by_seed" in rows[k]  # several training seeds: one figure each
+                        else f"{k.split()[0]} frames {100 * rows[k]['heldout_diff'] / rows[runs[0]]['heldout_loss']:+.1f} %"
+                        for k in runs[1:])  # fmt: skip
+        other = f"; another seed alone (0 frames, {rows[runs[0]]['heldout_diff_text']})" if seeds > 1 else ""
+        told = " (told real clips' labels)" if result.get("condition") == "class" else (
+            " (told real clips' captions)" if result.get("condition") else "")
+        return (f"held-out video loss against 0 image frames, paired{', per training seed' if seeds > 1 else ''}: {rel}"
+                f"{other}; with {frames} image frames{told} shape consistency "
+                f"{each('shape_consistency', '.2f')}, coherence {each('coherence', '.2f')}, FD-domain {each('fd_domain', '.0f')}"
+                + (f", class match {each('class_match', '.2f')}" if result.get("condition") else "")
+                + f" (real clips: {real['shape_consistency']:.2f}, {real['coherence']:.2f}, {real['fd_domain']:.0f})")  # fmt: skip
     if name == "table5":
         return (f"at w = {' / '.join(k.removeprefix('w=') for k in runs)}: IS-domain {each('is_domain', '.2f')}, within-class "
                 f"spread {each('spread', '.1f')}, FD-domain {each('fd_domain', '.0f')}, p(label) {each('class_prob', '.2f')} "
@@ -262,6 +273,8 @@ def comparison_markdown(root: str | Path = "benchmarks/results") -> str:
         title = markdown(result, path.stem).splitlines()[0].removeprefix("# ").replace(" at small scale", "")
         if sum(p.stem == path.stem for p in files) > 1 and "step" in result:  # Table 5 at two steps of one model
             title += f" (step {result['step']})"
+        elif sum(p.stem == path.stem for p in files) > 1 and result.get("condition"):  # Table 4 of a conditional preset
+            title += f" ({result['condition']}-conditional)"
         setting, _ = _summary_row(result, path.stem)
         lines.append(f"| {title} | {setting} | {PAPER.get(path.stem, 'in the full table')} "
                      f"| {_comparison_numbers(result, path.stem)} |")
@@ -277,16 +290,20 @@ def brief_markdown(result: dict, name: str) -> str:
                  "| FD-domain: mean (per sample set) | coherence: mean (per sample set) "
                  "| shape consistency: mean (per sample set) | color consistency | count stability |",
                  "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+        told = bool(result.get("condition"))  # samples told real clips' labels: their class match too
+        if told:
+            lines = [lines[0] + " class match |", lines[1] + "---:|"]
         for k, r in rows.items():
+            match = f" {r['class_match']:.2f} |" if told else ""
             if k == "real":
                 lines.append(f"| real clips | | {r['fd_domain']:.0f} | {r['coherence']:.2f} | {r['shape_consistency']:.2f} "
-                             f"| {r['color_consistency']:.2f} | {r['count_stability']:.2f} |")
+                             f"| {r['color_consistency']:.2f} | {r['count_stability']:.2f} |{match}")
                 continue
             vs_0 = (f"{_slash([100 * x for x in r['heldout_rel_by_seed']], '+.1f')} %" if "heldout_rel_by_seed" in r
                     else r.get("heldout_diff_text", ""))  # the first row: its other seeds against seed 0
             lines.append(f"| {k.split()[0]} | {r['heldout_loss']:.5f} ({vs_0}) | {r['fd_domain']:.0f} ({r['fd_domain_by_seed']}) "
                          f"| {r['coherence']:.2f} ({r['coherence_by_seed']}) | {r['shape_consistency']:.2f} ({r['shape_by_seed']}) "
-                         f"| {r['color_consistency']:.2f} | {r['count_stability']:.2f} |")  # fmt: skip
+                         f"| {r['color_consistency']:.2f} | {r['count_stability']:.2f} |{match}")  # fmt: skip
     elif name == "table5":
         lines = ["| guidance weight w | IS-domain (fidelity) | within-class spread (diversity) | FD-domain | coherence "
                  "| class match | p(label) (paired vs w = 0) |", "|---|---:|---:|---:|---:|---:|---:|"]
