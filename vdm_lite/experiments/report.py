@@ -301,7 +301,7 @@ def brief_markdown(result: dict, name: str) -> str:
                 continue
             vs_0 = (f"{_slash([100 * x for x in r['heldout_rel_by_seed']], '+.1f')} %" if "heldout_rel_by_seed" in r
                     else r.get("heldout_diff_text", ""))  # the first row: its other seeds against seed 0
-            lines.append(f"| {k.split()[0]} | {r['heldout_loss']:.5f} ({vs_0}) | {r['fd_domain']:.0f} ({r['fd_domain_by_seed']}) "
+            lines.append(f"| {k.split()[0]} | {r['heldout_loss']:.5f}{f' ({vs_0})' if vs_0 else ''} | {r['fd_domain']:.0f} ({r['fd_domain_by_seed']}) "
                          f"| {r['coherence']:.2f} ({r['coherence_by_seed']}) | {r['shape_consistency']:.2f} ({r['shape_by_seed']}) "
                          f"| {r['color_consistency']:.2f} | {r['count_stability']:.2f} |{match}")  # fmt: skip
     elif name == "table5":
